@@ -1,0 +1,1 @@
+"""Pure order and bond logic (sans-IO): see decide.py."""

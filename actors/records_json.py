@@ -1,0 +1,93 @@
+"""JSON for the order logic's values: events, effects, records and protocol payloads.
+
+The journal and the outbox store these values as text and must get back exactly
+what was stored (replay compares decisions with ``==``), so every dataclass and
+enum is written with a type tag and rebuilt from a registry of known types.
+Only types registered here can be read back: reading never imports by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from enum import Enum
+from types import ModuleType
+from typing import Any
+
+from adapters.nostr.protocol import enums as protocol_enums
+from adapters.nostr.protocol import payloads as protocol_payloads
+
+from .order_logic import model
+
+_TYPE = "__type__"
+_ENUM = "__enum__"
+_BYTES = "__bytes__"
+
+
+def _collect(*modules: ModuleType) -> tuple[dict[str, type], dict[str, type[Enum]]]:
+    classes: dict[str, type] = {}
+    enums: dict[str, type[Enum]] = {}
+    for module in modules:
+        for name, value in vars(module).items():
+            if not isinstance(value, type) or value.__module__ != module.__name__:
+                continue
+            if issubclass(value, Enum):
+                enums[name] = value
+            elif dataclasses.is_dataclass(value):
+                classes[name] = value
+    return classes, enums
+
+
+_CLASSES, _ENUMS = _collect(model, protocol_enums, protocol_payloads)
+
+
+def register(cls: type) -> type:
+    """Make another dataclass or enum readable (used as a class decorator by other modules)."""
+    if issubclass(cls, Enum):
+        _ENUMS[cls.__name__] = cls
+    else:
+        _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return {_ENUM: type(value).__name__, "v": value.value}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {_TYPE: type(value).__name__}
+        for f in dataclasses.fields(value):
+            out[f.name] = _encode(getattr(value, f.name))
+        return out
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return {_BYTES: value.hex()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    if not isinstance(value, dict):
+        return value
+    if _ENUM in value:
+        return _ENUMS[value[_ENUM]](value["v"])
+    if _BYTES in value:
+        return bytes.fromhex(value[_BYTES])
+    if _TYPE in value:
+        cls = _CLASSES[value[_TYPE]]
+        kwargs = {k: _decode(v) for k, v in value.items() if k != _TYPE}
+        return cls(**kwargs)
+    return {k: _decode(v) for k, v in value.items()}
+
+
+def dumps(value: Any) -> str:
+    """Tagged, compact JSON of a value built from registered dataclasses, enums and plain data."""
+    return json.dumps(_encode(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str) -> Any:
+    """The value ``dumps`` wrote; tuples come back as tuples (lists are never stored)."""
+    return _decode(json.loads(text))

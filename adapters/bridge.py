@@ -1,0 +1,94 @@
+"""Hand items from background threads to an actor without ever blocking the actor.
+
+Adapters run blocking libraries (gRPC streams, relay websockets) in threads of
+their own process. Those threads `put()` results here; the actor `drain()`s them
+when it is woken. Waking works on every thespian base:
+
+- where the base supports `ThespianWatch` (multiprocTCPBase), a self-pipe is
+  watched, so the actor wakes as soon as a thread writes one byte;
+- elsewhere (multiprocQueueBase, simpleSystemBase) the actor polls with a short
+  `wakeupAfter`, which `poll_interval` sets.
+
+This module must not know what the items are: it only moves them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from datetime import timedelta
+from typing import Any
+
+from thespian.actors import ThespianWatch
+
+WATCH_CAPABILITY = "Thespian Watch Supported"
+
+
+class ThreadBridge:
+    """A thread-safe queue plus a self-pipe the owning actor can watch."""
+
+    poll_interval = timedelta(milliseconds=20)
+
+    def __init__(self, can_watch: bool) -> None:
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._can_watch = can_watch
+        self._lock = threading.Lock()
+        self._signalled = False
+        self._read_fd, self._write_fd = os.pipe() if can_watch else (-1, -1)
+        if can_watch:
+            os.set_blocking(self._read_fd, False)
+            os.set_blocking(self._write_fd, False)
+
+    @classmethod
+    def for_actor(cls, capabilities: dict[str, Any]) -> ThreadBridge:
+        """Build a bridge suited to the base the actor runs on."""
+        return cls(bool(capabilities.get(WATCH_CAPABILITY, False)))
+
+    @property
+    def can_watch(self) -> bool:
+        return self._can_watch
+
+    def put(self, item: Any) -> None:
+        """Queue an item; callable from any thread."""
+        self._items.put(item)
+        if not self._can_watch:
+            return
+        with self._lock:
+            if self._signalled:
+                return
+            self._signalled = True
+        try:
+            os.write(self._write_fd, b"\x01")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full or closed: the actor is woken anyway or gone
+
+    def drain(self) -> list[Any]:
+        """Take every item queued so far; called only by the owning actor."""
+        if self._can_watch:
+            with self._lock:
+                self._signalled = False
+            try:
+                while os.read(self._read_fd, 4096):
+                    pass
+            except (BlockingIOError, OSError):
+                pass
+        items: list[Any] = []
+        while True:
+            try:
+                items.append(self._items.get_nowait())
+            except queue.Empty:
+                return items
+
+    def watch(self) -> ThespianWatch | None:
+        """What `receiveMessage` should return to be woken by `put()`; None means poll."""
+        return ThespianWatch([self._read_fd]) if self._can_watch else None
+
+    def close(self) -> None:
+        if self._can_watch:
+            for fd in (self._read_fd, self._write_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._can_watch = False

@@ -1,0 +1,56 @@
+"""The `mostro-py` command line: one entry point, subcommands owned by their packages.
+
+This module only parses arguments and dispatches; it holds no business logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mostro-py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the daemon under the supervisor")
+    run.add_argument("--config", default="config/settings.toml", help="settings file (TOML)")
+    run.set_defaults(handler=_run)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a settings file and print a summary")
+    check.add_argument("path", nargs="?", default="config/settings.toml")
+    check.set_defaults(handler=_config_check)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import supervisor
+
+    return supervisor.main(["--config", args.config])
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(settings.describe())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Journal/outbox JSON gives back exactly the values that were stored."""
+
+from __future__ import annotations
+
+from actors import records_json
+from actors.order_logic.model import (
+    BondRecord,
+    BondRole,
+    BondState,
+    ClientRequest,
+    Deadline,
+    DeadlineKind,
+    DeadlineReached,
+    OrderRecord,
+    OrderState,
+    SendMessage,
+)
+from adapters.nostr.protocol.enums import Action, Kind, Status
+from adapters.nostr.protocol.payloads import Message, PaymentRequest, SmallOrder
+
+
+def test_state_event_and_effect_round_trip() -> None:
+    order = OrderRecord(
+        id="7dd204d2-d06c-4406-a3d9-4415f4a8b9c9",
+        kind=Kind.SELL,
+        status=Status.WAITING_TAKER_BOND,
+        creator_pubkey="a" * 64,
+        fiat_code="EUR",
+        payment_method="SEPA",
+        amount=10_000,
+    )
+    bond = BondRecord(
+        id="b1",
+        order_id=order.id,
+        pubkey="b" * 64,
+        role=BondRole.TAKER,
+        amount_sats=1000,
+        state=BondState.REQUESTED,
+        hash="c" * 64,
+        preimage="d" * 64,
+        created_at=5,
+        taker_fiat_amount=100,
+    )
+    state = OrderState(order=order, bonds=(bond,))
+    small = SmallOrder(amount=1000, fiat_code="EUR", fiat_amount=100, payment_method="SEPA", premium=0)
+    effect = SendMessage("b" * 64, Message(Action.PAY_BOND_INVOICE, id=order.id,
+                                           payload=PaymentRequest(small, "lnbcrt1", None)))
+    event = ClientRequest(Message(Action.TAKE_SELL, id=order.id), "b" * 64, "e" * 64)
+    timer = DeadlineReached(Deadline(DeadlineKind.BOND_EXPIRY, 99, "b1"))
+    for value in (state, effect, event, timer, (effect, timer), b"\x00\x01"):
+        assert records_json.loads(records_json.dumps(value)) == value
