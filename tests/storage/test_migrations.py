@@ -1,0 +1,124 @@
+"""Migrations: from empty, re-applied, raced by several processes, matching the models, and on PostgreSQL."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import peewee
+import pytest
+
+import storage
+from storage.migrations import MIGRATIONS, render_postgres_sql
+from storage.models import ALL_MODELS
+
+TABLES = {"orders", "users", "disputes", "bonds", "outbox", "journal", "seen_events"}
+
+
+def test_versions_are_consecutive_from_one() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert all(m.name for m in MIGRATIONS)
+
+
+def test_migrate_from_empty_then_again(sqlite_url: str) -> None:
+    database = storage.open_database(sqlite_url)
+    assert storage.schema_versions(database) == []
+    assert storage.migrate(database) == [m.version for m in MIGRATIONS]
+    assert TABLES | {"schema_version"} <= set(database.get_tables())
+    assert storage.migrate(database) == []
+    assert storage.schema_versions(database) == [m.version for m in MIGRATIONS]
+    database.close()
+    reopened = storage.open_database(sqlite_url)
+    assert storage.migrate(reopened) == []
+    reopened.close()
+
+
+def test_sqlite_connection_settings(db: peewee.Database) -> None:
+    assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == storage.BUSY_TIMEOUT_MS
+    assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_models_match_the_migrated_schema(db: peewee.Database) -> None:
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        columns = {c.name: c for c in db.get_columns(table)}
+        fields = {f.column_name: f for f in model._meta.sorted_fields}
+        assert list(columns) == list(fields), table
+        for name, field in fields.items():
+            assert columns[name].null == field.null, f"{table}.{name} nullability"
+            assert columns[name].primary_key == field.primary_key, f"{table}.{name} primary key"
+
+
+def test_bond_indexes(db: peewee.Database) -> None:
+    indexes = {tuple(i.columns): i.unique for i in db.get_indexes("bonds")}
+    assert indexes[("hash",)] is True
+    assert indexes[("order_id",)] is False
+    assert indexes[("state",)] is False
+    assert indexes[("parent_bond_id",)] is False
+    journal = {tuple(i.columns): i.unique for i in db.get_indexes("journal")}
+    assert journal[("order_id", "seq")] is True
+
+
+def test_foreign_keys_are_enforced(db: peewee.Database, rows: dict) -> None:
+    from storage.repository import upsert_bond
+
+    with pytest.raises(peewee.IntegrityError):
+        upsert_bond(rows["bond"])  # its order does not exist
+
+
+_MIGRATE_AND_PRINT = (
+    "import sys, storage; db = storage.open_database(sys.argv[1]); print(storage.migrate(db))"
+)
+
+
+def test_concurrent_migrations_apply_each_version_once(tmp_path: Path) -> None:
+    """Four processes start at once on an empty file: each version is applied exactly once."""
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    repo_root = Path(storage.__file__).resolve().parents[1]
+    children = [
+        subprocess.Popen([sys.executable, "-c", _MIGRATE_AND_PRINT, url], cwd=repo_root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    applied: list[int] = []
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        applied += ast.literal_eval(out.strip())
+    assert sorted(applied) == [m.version for m in MIGRATIONS]
+    database = storage.open_database(url)
+    assert storage.schema_versions(database) == [m.version for m in MIGRATIONS]
+    database.close()
+
+
+def test_migrations_compile_for_postgresql() -> None:
+    statements = render_postgres_sql()
+    created = {s.split('"')[1] for s in statements if s.startswith("CREATE TABLE")}
+    assert created == TABLES
+    text = "\n".join(statements)
+    assert "AUTOINCREMENT" not in text  # SQLite-only syntax must not leak
+    assert '"id" BIGSERIAL' in text or '"id" SERIAL' in text
+    assert 'CREATE UNIQUE INDEX "bonds_hash" ON "bonds" ("hash")' in text
+    assert '"price_from_api" BOOLEAN NOT NULL DEFAULT FALSE' in text
+
+
+def test_migrations_run_on_postgresql(postgres_url: str, rows: dict) -> None:
+    from storage import repository
+
+    database = storage.open_database(postgres_url)
+    try:
+        assert storage.migrate(database) == [m.version for m in MIGRATIONS]
+        assert storage.migrate(database) == []
+        assert TABLES <= set(database.get_tables())
+        with storage.write_transaction():
+            repository.upsert_order(rows["order"])
+            repository.upsert_bond(rows["bond"])
+        assert repository.as_dict(repository.bond_by_hash(rows["bond"]["hash"])) == rows["bond"]
+        assert repository.record_seen_event("ab" * 32) is True
+        assert repository.record_seen_event("ab" * 32) is False
+        assert repository.append_journal(rows["order"]["id"], "{}", "{}", now=1) == 1
+    finally:
+        database.close()
