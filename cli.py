@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
 
+# subcommands whose own parser reads the remaining arguments
+_PASS_THROUGH = frozenset({"lnsim", "decode"})
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mostro-py", description=__doc__.splitlines()[0])
@@ -25,7 +28,26 @@ def _build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a settings file and print a summary")
     check.add_argument("path", nargs="?", default="config/settings.toml")
     check.set_defaults(handler=_config_check)
+    lnsim = sub.add_parser("lnsim", help="run the LND-protocol simulator (see adapters/lnd/README.md)",
+                           add_help=False)
+    lnsim.set_defaults(handler=_lnsim)
+
+    decode = sub.add_parser("decode", help="check Mostro messages / content tuples read from stdin",
+                            add_help=False)
+    decode.set_defaults(handler=_decode)
     return parser
+
+
+def _lnsim(args: argparse.Namespace) -> int:
+    from adapters.lnd.sim import main as lnsim_main
+
+    return lnsim_main(args.rest)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from adapters.nostr.protocol.decode_tool import main as decode_main
+
+    return decode_main(args.rest, sys.stdin, sys.stdout)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -47,7 +69,10 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    args, rest = _build_parser().parse_known_args(argv)
+    if rest and args.command not in _PASS_THROUGH:
+        _build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     handler: Handler = args.handler
     return handler(args)
 

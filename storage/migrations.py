@@ -215,9 +215,25 @@ def _v1_initial_schema(db: peewee.Database) -> None:
     }, indexes=((("seen_at",), False),))
 
 
+# --- version 2: bond columns the order logic keeps (ours) ---
+
+def _add_column(db: peewee.Database, table: str, column: str, sqlite_type: str, postgres_type: str) -> None:
+    column_type = sqlite_type if is_sqlite(db) else postgres_type
+    db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+
+
+def _v2_bond_expiry_and_notice(db: peewee.Database) -> None:
+    # When an unpaid bond invoice lapses (BONDS.md §4.1, ours), and whether its
+    # taker was already told `canceled` (exactly one notice, I7, across restarts).
+    _add_column(db, "bonds", "expires_at", "INTEGER", "BIGINT")
+    _add_column(db, "bonds", "canceled_notice_sent",
+                "INTEGER NOT NULL DEFAULT FALSE", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: orders, users, disputes, bonds, outbox, journal, seen_events",
               _v1_initial_schema),
+    Migration(2, "bonds.expires_at, bonds.canceled_notice_sent", _v2_bond_expiry_and_notice),
 )
 
 

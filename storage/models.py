@@ -1,7 +1,8 @@
 """The current schema as peewee models, bound to `database_proxy` (see `storage.open_database`).
 
 Column names are exactly those of the specs (ORDER_FLOW.md §2, BONDS.md
-§3.2); UUIDs are 36-character strings, timestamps integer Unix seconds, and
+§3.2, plus bond `expires_at` and `canceled_notice_sent` that the order logic
+keeps); UUIDs are 36-character strings, timestamps integer Unix seconds, and
 bond `state` holds the kebab-case BondState values. The tables themselves
 are created by `storage.migrations` (a test checks these models match what
 the migrations build). Foreign keys are plain id columns so each attribute
@@ -152,6 +153,10 @@ class Bond(_Base):
     taker_dev_fee = peewee.BigIntegerField(null=True)
     invoice_state = peewee.CharField(max_length=16, null=True)
     release_confirmed_at = peewee.BigIntegerField(null=True)
+    # (ours) when the unpaid bond invoice lapses (BONDS.md §4.1), and whether
+    # its taker was already sent `canceled` (so a restart never repeats it, I7)
+    expires_at = peewee.BigIntegerField(null=True)
+    canceled_notice_sent = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "bonds"

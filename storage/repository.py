@@ -15,9 +15,9 @@ to the wall clock for callers outside the pure core.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -27,11 +27,22 @@ from storage.models import Bond, Dispute, JournalEntry, Order, OutboxEffect, See
 # BondState values (kebab-case, as stored) that still hold or may hold an HTLC.
 BOND_REQUESTED = "requested"
 BOND_LOCKED = "locked"
+BOND_RELEASED = "released"
 ACTIVE_BOND_STATES = (BOND_REQUESTED, BOND_LOCKED)
+# LND invoice states after which nothing more happens to the HTLC.
+FINAL_INVOICE_STATES = ("canceled", "settled")
 ROLE_TAKER = "taker"
 ROLE_MAKER = "maker"
 # Order statuses in which the order's escrow hold invoice (when it has a hash) may be open.
 ESCROW_OPEN_STATUSES = ("waiting-payment", "waiting-buyer-invoice", "active", "fiat-sent", "dispute")
+# Order statuses after which nothing more happens to the order (ORDER_FLOW.md §2.4).
+TERMINAL_ORDER_STATUSES = (
+    "success", "canceled", "cooperatively-canceled", "canceled-by-admin",
+    "settled-by-admin", "completed-by-admin", "expired",
+)
+# restore-session leaves these out: terminal ones, and disputed orders (listed as disputes).
+RESTORE_EXCLUDED_ORDER_STATUSES = (*TERMINAL_ORDER_STATUSES, "dispute")
+OPEN_DISPUTE_STATUSES = ("initiated", "in-progress")
 
 
 def _now(now: int | None) -> int:
@@ -127,25 +138,165 @@ def upsert_bond(row: Mapping[str, Any]) -> None:
     _upsert(Bond, row)
 
 
-@dataclass(frozen=True)
-class OpenInvoice:
-    """A hold invoice the Lightning adapter must watch: an order's escrow or a bond."""
+class OpenInvoice(NamedTuple):
+    """A hold invoice the Lightning adapter must watch, with the last state LND reported (if stored).
+
+    Unpacks as `(payment_hash, last_state)`. `last_state` is the bond's
+    `invoice_state` (`open`/`accepted`/`settled`/`canceled`); orders do not
+    store their escrow invoice's state, so it is None for them.
+    """
 
     payment_hash: str
-    order_id: str
-    bond_id: str | None  # None for the order's escrow invoice
+    last_state: str | None
 
 
 def open_hold_invoices() -> list[OpenInvoice]:
-    """Escrow invoices of orders in a waiting/trade status with a hash, then every active bond's invoice."""
+    """Every hold invoice to (re)subscribe on start, escrows first, then bonds; each oldest first.
+
+    Escrows: orders in a waiting/trade status that have a hash. Bonds: every
+    active bond, plus released bonds whose cancel LND has not confirmed yet
+    (so a late ACCEPTED is seen and answered with another cancel, and the
+    confirmation is recorded). Never filtered by the current bond setting.
+    """
     escrows = (
-        Order.select(Order.id, Order.hash)
+        Order.select(Order.hash)
         .where(Order.status.in_(ESCROW_OPEN_STATUSES) & Order.hash.is_null(False))
         .order_by(Order.created_at, Order.id)
     )
-    found = [OpenInvoice(order.hash, order.id, None) for order in escrows]
-    found += [OpenInvoice(bond.hash, bond.order_id, bond.id) for bond in active_bonds() if bond.hash]
-    return found
+    unconfirmed_release = (
+        (Bond.state == BOND_RELEASED)
+        & Bond.release_confirmed_at.is_null()
+        & (Bond.invoice_state.is_null() | Bond.invoice_state.not_in(FINAL_INVOICE_STATES))
+    )
+    bonds = (
+        Bond.select(Bond.hash, Bond.invoice_state)
+        .where(Bond.hash.is_null(False) & (Bond.state.in_(ACTIVE_BOND_STATES) | unconfirmed_release))
+        .order_by(Bond.created_at, Bond.id)
+    )
+    return [OpenInvoice(order.hash, None) for order in escrows] + [
+        OpenInvoice(bond.hash, bond.invoice_state) for bond in bonds
+    ]
+
+
+def order_id_for_hash(payment_hash: str) -> str | None:
+    """The order an invoice event belongs to: by its escrow hash, else by one of its bonds' hash."""
+    order = Order.select(Order.id).where(Order.hash == payment_hash).first()
+    if order is not None:
+        return order.id
+    bond = Bond.select(Bond.order_id).where(Bond.hash == payment_hash).first()
+    return bond.order_id if bond is not None else None
+
+
+def order_id_for_payout(payment_hash: str) -> str | None:
+    """The order whose buyer payout is in flight under this payment hash."""
+    order = Order.select(Order.id).where(Order.payout_payment_hash == payment_hash).first()
+    return order.id if order is not None else None
+
+
+def live_order_ids() -> list[str]:
+    """Orders that may still have a deadline or an open invoice: not terminal, or holding an active bond."""
+    not_terminal = Order.select(Order.id, Order.created_at).where(Order.status.not_in(TERMINAL_ORDER_STATUSES))
+    with_bond = (
+        Order.select(Order.id, Order.created_at)
+        .join(Bond, on=(Bond.order_id == Order.id))
+        .where(Bond.state.in_(ACTIVE_BOND_STATES))
+    )
+    rows = (not_terminal | with_bond).order_by(peewee.SQL("created_at"), peewee.SQL("id"))
+    return [row.id for row in rows]
+
+
+def identity_has_pending_take(identity: str, order_kind: str) -> bool:
+    """Mostro's `pending_order_exists` guard for a take of an order of `order_kind` (trap 11).
+
+    Keyed on the identity and on one status per side, like the Rust daemon:
+    take-sell (the taker buys) → an order where this identity is the buyer in
+    `waiting-buyer-invoice`; take-buy (the taker sells) → an order where it is
+    the seller in `waiting-payment`.
+    """
+    if order_kind == "sell":
+        condition = (Order.master_buyer_pubkey == identity) & (Order.status == "waiting-buyer-invoice")
+    elif order_kind == "buy":
+        condition = (Order.master_seller_pubkey == identity) & (Order.status == "waiting-payment")
+    else:
+        raise ValueError(f"order kind must be 'buy' or 'sell', got {order_kind!r}")
+    return Order.select(Order.id).where(condition).exists()
+
+
+def orders_of_identity(order_ids: Sequence[str], identity: str) -> list[Order]:
+    """The `orders` request: those of `order_ids` where `identity` is buyer or seller, in request order."""
+    wanted = list(dict.fromkeys(order_ids))
+    found = {
+        order.id: order
+        for order in Order.select().where(
+            Order.id.in_(wanted)
+            & ((Order.master_buyer_pubkey == identity) | (Order.master_seller_pubkey == identity))
+        )
+    }
+    return [found[order_id] for order_id in wanted if order_id in found]
+
+
+@dataclass(frozen=True)
+class RestoredOrder:
+    id: str
+    trade_index: int
+    status: str
+
+
+@dataclass(frozen=True)
+class RestoredDispute:
+    dispute_id: str
+    order_id: str
+    trade_index: int
+    status: str
+    initiator: str | None  # "buyer" | "seller" | None when not exactly one side opened it
+    solver_pubkey: str | None
+
+
+def restore_data(identity: str) -> tuple[list[RestoredOrder], list[RestoredDispute]]:
+    """`restore-session`: the identity's open orders (not terminal, not in dispute) and open disputes.
+
+    The trade index is the one this identity used on its side of the order
+    (0 if unknown). The Rust daemon spells some excluded statuses without
+    dashes and so lists e.g. `canceled-by-admin` orders; we exclude every
+    terminal status as ORDER_FLOW.md §4.14 says.
+    """
+    orders: list[RestoredOrder] = []
+    query = (
+        Order.select()
+        .where(
+            ((Order.master_buyer_pubkey == identity) | (Order.master_seller_pubkey == identity))
+            & Order.status.not_in(RESTORE_EXCLUDED_ORDER_STATUSES)
+        )
+        .order_by(Order.created_at, Order.id)
+    )
+    for order in query:
+        orders.append(RestoredOrder(order.id, _trade_index_of(order, identity), order.status))
+    disputes: list[RestoredDispute] = []
+    joined = (
+        Dispute.select(Dispute, Order)
+        .join(Order, on=(Dispute.order_id == Order.id), attr="order")
+        .where(
+            ((Order.master_buyer_pubkey == identity) | (Order.master_seller_pubkey == identity))
+            & Dispute.status.in_(OPEN_DISPUTE_STATUSES)
+        )
+        .order_by(Dispute.created_at, Dispute.id)
+    )
+    for dispute in joined:
+        order = dispute.order
+        initiator = None
+        if order.buyer_dispute != order.seller_dispute:
+            initiator = "buyer" if order.buyer_dispute else "seller"
+        disputes.append(RestoredDispute(
+            dispute.id, dispute.order_id, _trade_index_of(order, identity), dispute.status,
+            initiator, dispute.solver_pubkey,
+        ))
+    return orders, disputes
+
+
+def _trade_index_of(order: Order, identity: str) -> int:
+    if order.master_buyer_pubkey == identity:
+        return order.trade_index_buyer or 0
+    return order.trade_index_seller or 0
 
 
 # --- users and disputes ---

@@ -197,3 +197,18 @@ def test_parse_settings_accepts_a_dict(minimal_toml: str) -> None:
     settings = config.parse_settings(document, env={})
     assert settings.anti_abuse_bond.enabled is True
     assert settings.anti_abuse_bond.amount_pct == 0.0
+
+
+def test_example_settings_apply_validated_overrides() -> None:
+    settings = config.example_settings(
+        anti_abuse_bond={"enabled": True, "amount_pct": 0.02}, actors={"base": "simpleSystemBase"},
+    )
+    assert settings.anti_abuse_bond.enabled and settings.anti_abuse_bond.amount_pct == 0.02
+    assert settings.anti_abuse_bond.base_amount_sats == 1000  # untouched keys keep the template value
+    assert settings.actors.base == "simpleSystemBase"
+    assert settings.nostr.public_key_hex() == PUBKEY_HEX
+    assert hash(settings) == hash(config.example_settings(
+        anti_abuse_bond={"enabled": True, "amount_pct": 0.02}, actors={"base": "simpleSystemBase"}))
+    with pytest.raises(config.ConfigError) as caught:
+        config.example_settings(mostro={"fee": -1, "colour": "red"})
+    assert set(_problems(caught.value)) == {"mostro.fee", "mostro.colour"}

@@ -11,7 +11,7 @@ import peewee
 import pytest
 
 import storage
-from storage.migrations import MIGRATIONS, render_postgres_sql
+from storage.migrations import MIGRATIONS, Migration, render_postgres_sql
 from storage.models import ALL_MODELS
 
 TABLES = {"orders", "users", "disputes", "bonds", "outbox", "journal", "seen_events"}
@@ -103,6 +103,7 @@ def test_migrations_compile_for_postgresql() -> None:
     assert '"id" BIGSERIAL' in text or '"id" SERIAL' in text
     assert 'CREATE UNIQUE INDEX "bonds_hash" ON "bonds" ("hash")' in text
     assert '"price_from_api" BOOLEAN NOT NULL DEFAULT FALSE' in text
+    assert 'ALTER TABLE "bonds" ADD COLUMN "canceled_notice_sent" BOOLEAN NOT NULL DEFAULT FALSE' in text
 
 
 def test_migrations_run_on_postgresql(postgres_url: str, rows: dict) -> None:
@@ -122,3 +123,60 @@ def test_migrations_run_on_postgresql(postgres_url: str, rows: dict) -> None:
         assert repository.append_journal(rows["order"]["id"], "{}", "{}", now=1) == 1
     finally:
         database.close()
+
+
+def _add_note_column(db: peewee.Database) -> None:
+    db.execute_sql("ALTER TABLE orders ADD COLUMN note TEXT")
+
+
+def _half_done_then_fail(db: peewee.Database) -> None:
+    db.execute_sql("CREATE TABLE scratch (x INTEGER)")
+    raise RuntimeError("step fails halfway")
+
+
+def test_a_later_version_applies_only_the_new_step(
+    db: peewee.Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage import migrations
+
+    nxt = len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(nxt, "orders.note", _add_note_column)))
+    assert storage.migrate(db) == [nxt]
+    assert "note" in {c.name for c in db.get_columns("orders")}
+    assert storage.migrate(db) == []
+
+
+def test_a_failed_step_leaves_no_trace_and_is_retried(
+    db: peewee.Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage import migrations
+
+    nxt = len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(nxt, "broken", _half_done_then_fail)))
+    with pytest.raises(RuntimeError):
+        storage.migrate(db)
+    assert "scratch" not in db.get_tables()
+    assert storage.schema_versions(db) == [m.version for m in MIGRATIONS]
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(nxt, "fixed", _add_note_column)))
+    assert storage.migrate(db) == [nxt]
+
+
+def test_upgrade_from_version_one_keeps_rows(
+    sqlite_url: str, rows: dict, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage import migrations, repository
+
+    database = storage.open_database(sqlite_url)
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
+        assert storage.migrate(database) == [1]
+    repository.upsert_order(rows["order"])
+    database.execute_sql(
+        "INSERT INTO bonds (id, order_id, pubkey, role, amount_sats, state, created_at)"
+        " VALUES (?, ?, ?, 'taker', 1000, 'requested', 5)",
+        (rows["bond"]["id"], rows["order"]["id"], rows["bond"]["pubkey"]),
+    )
+    assert storage.migrate(database) == [m.version for m in MIGRATIONS[1:]]
+    bond = repository.find_bond(rows["bond"]["id"])
+    assert (bond.amount_sats, bond.expires_at, bond.canceled_notice_sent) == (1000, None, False)
+    database.close()

@@ -91,10 +91,85 @@ def test_open_hold_invoices(race: dict, rows: dict) -> None:
     repository.upsert_order(_order(rows, "cccccccc-0000-4000-8000-000000000003", "fiat-sent", escrow_hash, 50))
     repository.upsert_order(_order(rows, "dddddddd-0000-4000-8000-000000000004", "success", "dd" * 32, 60))
     repository.upsert_order(_order(rows, "eeeeeeee-0000-4000-8000-000000000005", "waiting-payment", None, 70))
+    # a released bond whose cancel LND has not confirmed yet is still watched; a confirmed one is not
+    unconfirmed = dict(_bond(rows, 8, ORDER_B, T2, "released", created_at=140),
+                       invoice_state="accepted", release_confirmed_at=None)
+    confirmed = dict(_bond(rows, 9, ORDER_B, T3, "released", created_at=150),
+                     invoice_state="canceled", release_confirmed_at=None)
+    repository.upsert_bond(unconfirmed)
+    repository.upsert_bond(confirmed)
+    assert race["t1_a_old"]["release_confirmed_at"] is not None  # sample row: confirmed, not watched
     found = repository.open_hold_invoices()
-    assert found[0] == repository.OpenInvoice(escrow_hash, "cccccccc-0000-4000-8000-000000000003", None)
-    assert [(i.payment_hash, i.bond_id) for i in found[1:]] == [
-        (race[k]["hash"], race[k]["id"]) for k in ("maker_a", "t1_b", "t2_a", "t1_a")]
+    assert found[0] == (escrow_hash, None)
+    watched = ("maker_a", "t1_b", "t2_a", "t1_a")
+    assert found[1:] == [(race[k]["hash"], race[k]["invoice_state"]) for k in watched] + [
+        (unconfirmed["hash"], "accepted")]
+    hash_hex, last_state = found[-1]  # unpacks as a pair
+    assert hash_hex == unconfirmed["hash"] and last_state == "accepted"
+
+
+def test_order_id_for_hash_and_payout(race: dict, rows: dict) -> None:
+    repository.upsert_order(_order(rows, "cccccccc-0000-4000-8000-000000000003", "active", "ee" * 32, 50))
+    assert repository.order_id_for_hash("ee" * 32) == "cccccccc-0000-4000-8000-000000000003"
+    assert repository.order_id_for_hash(race["t2_a"]["hash"]) == ORDER_A  # a bond's hash
+    assert repository.order_id_for_hash("ff" * 32) is None
+    assert repository.order_id_for_payout(rows["order"]["payout_payment_hash"]) == ORDER_A
+    assert repository.order_id_for_payout("ff" * 32) is None
+
+
+def test_live_order_ids(race: dict, rows: dict) -> None:
+    repository.upsert_order(_order(rows, "cccccccc-0000-4000-8000-000000000003", "success", None, 50))
+    repository.upsert_order(_order(rows, "dddddddd-0000-4000-8000-000000000004", "expired", None, 60))
+    repository.upsert_bond(_bond(rows, 10, "dddddddd-0000-4000-8000-000000000004", T3, "locked", 61))
+    # success without bonds: gone; expired but still holding a bond: live; A and B are not terminal
+    assert repository.live_order_ids() == ["dddddddd-0000-4000-8000-000000000004", ORDER_A, ORDER_B]
+
+
+def test_identity_has_pending_take(db: peewee.Database, rows: dict) -> None:
+    buyer, seller = rows["order"]["master_buyer_pubkey"], rows["order"]["master_seller_pubkey"]
+    repository.upsert_order(_order(rows, ORDER_A, "waiting-buyer-invoice"))
+    assert repository.identity_has_pending_take(buyer, "sell") is True
+    assert repository.identity_has_pending_take(buyer, "buy") is False
+    assert repository.identity_has_pending_take(seller, "sell") is False
+    repository.upsert_order(_order(rows, ORDER_A, "waiting-payment"))
+    assert repository.identity_has_pending_take(seller, "buy") is True
+    assert repository.identity_has_pending_take(buyer, "sell") is False
+    repository.upsert_order(_order(rows, ORDER_A, "active"))
+    assert not repository.identity_has_pending_take(seller, "buy")
+
+
+def test_orders_of_identity_keeps_request_order(db: peewee.Database, rows: dict) -> None:
+    buyer = rows["order"]["master_buyer_pubkey"]
+    repository.upsert_order(_order(rows, ORDER_A, created_at=1))
+    repository.upsert_order(_order(rows, ORDER_B, created_at=2))
+    other = dict(_order(rows, "cccccccc-0000-4000-8000-000000000003"), master_buyer_pubkey="77" * 32,
+                 master_seller_pubkey="78" * 32)
+    repository.upsert_order(other)
+    found = repository.orders_of_identity([ORDER_B, other["id"], "missing", ORDER_A, ORDER_B], buyer)
+    assert [o.id for o in found] == [ORDER_B, ORDER_A]
+    assert repository.orders_of_identity([ORDER_A], "55" * 32) == []
+
+
+def test_restore_data(db: peewee.Database, rows: dict) -> None:
+    me = "aa" * 32
+    as_buyer = dict(_order(rows, ORDER_A, "active", created_at=1), master_buyer_pubkey=me, trade_index_buyer=4)
+    as_seller = dict(_order(rows, ORDER_B, "pending", created_at=2), master_seller_pubkey=me,
+                     master_buyer_pubkey=None, trade_index_seller=None)
+    done = dict(_order(rows, "cccccccc-0000-4000-8000-000000000003", "canceled-by-admin", created_at=3),
+                master_buyer_pubkey=me)
+    disputed = dict(_order(rows, "dddddddd-0000-4000-8000-000000000004", "dispute", created_at=4),
+                    master_seller_pubkey=me, trade_index_seller=6, buyer_dispute=False, seller_dispute=True)
+    for row in (as_buyer, as_seller, done, disputed):
+        repository.upsert_order(row)
+    repository.upsert_dispute(dict(rows["dispute"], order_id=disputed["id"], status="initiated", solver_pubkey=None))
+    orders, disputes = repository.restore_data(me)
+    assert orders == [
+        repository.RestoredOrder(ORDER_A, 4, "active"),
+        repository.RestoredOrder(ORDER_B, 0, "pending"),
+    ]
+    assert disputes == [repository.RestoredDispute(
+        rows["dispute"]["id"], disputed["id"], 6, "initiated", "seller", None)]
+    assert repository.restore_data("55" * 32) == ([], [])
 
 
 def test_find_order_and_by_status(race: dict) -> None:

@@ -110,10 +110,14 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def check_size(text: str | bytes) -> ParseError | None:
-    """Refuse texts larger than `MAX_MESSAGE_BYTES` (UTF-8) before any parsing work."""
+    """Refuse texts larger than `MAX_MESSAGE_BYTES` (UTF-8) before any parsing work, and `str`
+    texts that are not encodable as UTF-8 (raw lone surrogates), which no signature can cover."""
     size = len(text)
-    if isinstance(text, str) and size * 4 > MAX_MESSAGE_BYTES and size <= MAX_MESSAGE_BYTES:
-        size = len(text.encode("utf-8", "surrogatepass"))
+    if isinstance(text, str) and size <= MAX_MESSAGE_BYTES:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return ParseError("", "invalid UTF-8: lone surrogate")
     if size > MAX_MESSAGE_BYTES:
         return ParseError("", f"message too large (limit {MAX_MESSAGE_BYTES} bytes)")
     return None
@@ -308,7 +312,7 @@ def _small_order(value: Any, path: str) -> SmallOrder:
     obj = _obj(value, path)
     unknown = obj.keys() - _SMALL_ORDER_FIELDS
     if unknown:
-        raise _Invalid(path, f"unknown field {sorted(unknown)[0]!r}")
+        raise _Invalid(path, f"unknown field {min(map(str, unknown))!r}")
     get = obj.get
     kind = get("kind")
     status = get("status")
@@ -602,7 +606,7 @@ def _payload(value: Any, path: str, lenient: bool) -> Payload | None:
     ((key, inner),) = obj.items()
     parser = _PAYLOAD_PARSERS.get(key)
     if parser is None:
-        raise _Invalid(path, f"unknown payload {key[:64]!r}")
+        raise _Invalid(path, f"unknown payload {str(key)[:64]!r}")
     return parser(inner, f"{path}.{key}", lenient)
 
 
@@ -619,7 +623,7 @@ def message_from_object(obj: Any, lenient: bool = True) -> Message:
     ((key, body_value),) = outer.items()
     wrapper = _WRAPPERS.get(key)
     if wrapper is None:
-        raise _Invalid("", f"unknown wrapper key {key[:64]!r}")
+        raise _Invalid("", f"unknown wrapper key {str(key)[:64]!r}")
     body = _obj(body_value, key)
     get = body.get
     version = get("version", _MISSING)
@@ -964,7 +968,7 @@ def serialize_message(message: Message) -> str:
     """mostro-core's `Message::as_json()`: the bytes trade and identity signatures cover (§1.2)."""
     id_part = "" if message.id is None else f'"id":{_s(message.id)},'
     return (
-        f'{{"{message.wrapper.value}":{{"version":{int(message.version)},'
+        f'{{"{message.wrapper}":{{"version":{int(message.version)},'
         f'"request_id":{_oi(message.request_id)},"trade_index":{_oi(message.trade_index)},'
-        f'{id_part}"action":"{message.action.value}","payload":{serialize_payload(message.payload)}}}}}'
+        f'{id_part}"action":"{message.action}","payload":{serialize_payload(message.payload)}}}}}'
     )
