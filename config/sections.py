@@ -150,6 +150,8 @@ class LightningSettings:
                                             "Period of the failed-payment retry job, seconds.")
     max_final_cltv_expiry_delta: int = setting(432, Integer(1, U32_MAX),
                                                "Refuse payout invoices whose min_final_cltv_expiry_delta is larger (blocks).")
+    network: str = setting("", Choice(("", "mainnet", "testnet", "signet", "regtest")),
+                           "Network LND must be on (checked against GetInfo at start); empty accepts what LND reports.")
     escrow_deadline_margin_blocks: int = setting(24, Integer(0, U32_MAX),
                                                  "Blocks before the hold invoice's CLTV horizon at which the escrow guard acts.")
 

@@ -1,0 +1,299 @@
+"""The LightningAdapter's background loops: each runs in a thread of its own.
+
+A loop talks to LND through `LndClient`, survives broken streams and restarts
+of LND by retrying with exponential backoff, and reports everything it learns
+as small event values handed to `put` (the actor's thread bridge). On every
+(re)connect an invoice watcher first looks the invoice up, so a state change
+that happened while the link was down is reported too; the actor de-duplicates.
+
+This module must not touch actor state, send actor messages or decide anything
+about orders: it observes LND and reports.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.lnd.client import LndClient, Stream
+from adapters.lnd.errors import ErrorKind, LndError
+from adapters.lnd.messages import (
+    InvoiceSnapshot,
+    NodeInfo,
+    PaymentSnapshot,
+    PaymentStatus,
+)
+
+Put = Callable[[Any], None]
+
+# ---------------------------------------------------------------- events (thread → actor)
+
+
+@dataclass(frozen=True)
+class InvoiceSeen:
+    token: int
+    snapshot: InvoiceSnapshot
+
+
+@dataclass(frozen=True)
+class WatchEnded:
+    """The watch stopped for good: final state reached, unknown hash, or a refused request."""
+
+    token: int
+    hash_hex: str
+    not_found: bool = False
+    error: LndError | None = None
+
+
+@dataclass(frozen=True)
+class PaymentFinished:
+    token: int
+    hash_hex: str
+    snapshot: PaymentSnapshot
+
+
+@dataclass(frozen=True)
+class PaymentRefused:
+    """LND refused to make or track the payment (bad invoice, bad amount...)."""
+
+    token: int
+    hash_hex: str
+    error: LndError
+
+
+@dataclass(frozen=True)
+class LinkTrouble:
+    error: LndError
+
+
+@dataclass(frozen=True)
+class LinkAlive:
+    """Some call just worked: the link is up."""
+
+
+@dataclass(frozen=True)
+class NodeReady:
+    token: int
+    info: NodeInfo
+
+
+@dataclass(frozen=True)
+class NodeRefused:
+    """GetInfo answered with something retrying will not fix (wrong network, macaroon, TLS)."""
+
+    token: int
+    error: LndError
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+class Backoff:
+    """Doubling delays between `low` and `high` seconds; `reset()` after a success."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self._low = max(low, 0.001)
+        self._high = max(high, self._low)
+        self._next = self._low
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self._high)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self._low
+
+
+class Worker:
+    """A daemon thread running one loop, stoppable from the actor at any time."""
+
+    def __init__(self, name: str, token: int, loop: Callable[[Worker], None]) -> None:
+        self.token = token
+        self._stop = threading.Event()
+        self._stream: Stream[Any] | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=loop, args=(self,), name=name, daemon=True)
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Pause between retries; True when the worker was stopped meanwhile."""
+        return self._stop.wait(seconds)
+
+    def follow(self, stream: Stream[Any]) -> bool:
+        """Make `stream` the one `stop()` cancels; False if already stopped (stream cancelled)."""
+        with self._lock:
+            self._stream = stream
+            if self._stop.is_set():
+                stream.cancel()
+                return False
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            if self._stream is not None:
+                self._stream.cancel()
+
+
+def _is_link_problem(error: LndError) -> bool:
+    """Worth retrying the same call after a pause (the link, or an answer we do not know)."""
+    return error.link_down or error.retryable
+
+
+def _report_trouble(put: Put, error: LndError | None, closed_without_error: str) -> None:
+    """Tell the actor the link is down, when it is (not for every odd answer)."""
+    if error is None:
+        put(LinkTrouble(LndError(ErrorKind.UNREACHABLE, closed_without_error)))
+    elif error.link_down:
+        put(LinkTrouble(error))
+
+
+# ---------------------------------------------------------------- loops
+
+
+def connect_loop(
+    worker: Worker, client: LndClient, expected_network: str, put: Put, backoff: Backoff
+) -> None:
+    """GetInfo until LND answers; report the node or why it will never do."""
+    while not worker.stopped:
+        info = client.check_node(expected_network)
+        if isinstance(info, NodeInfo):
+            put(NodeReady(worker.token, info))
+            return
+        if not info.retryable:
+            put(NodeRefused(worker.token, info))
+            return
+        _report_trouble(put, info, "")
+        if worker.wait(backoff.next()):
+            return
+
+
+def watch_invoice_loop(
+    worker: Worker, client: LndClient, hash_hex: str, put: Put, backoff: Backoff
+) -> None:
+    """Subscribe, look the invoice up (reconcile), then follow the stream; repeat on breaks."""
+    while not worker.stopped:
+        stream = client.subscribe_invoice(hash_hex)
+        if isinstance(stream, LndError):
+            put(WatchEnded(worker.token, hash_hex, error=stream))
+            return
+        if not worker.follow(stream):
+            return
+        current = client.lookup_invoice(hash_hex)
+        if isinstance(current, LndError):
+            stream.cancel()
+            if current.kind is ErrorKind.NOT_FOUND:
+                put(WatchEnded(worker.token, hash_hex, not_found=True))
+                return
+            if not _is_link_problem(current):
+                put(WatchEnded(worker.token, hash_hex, error=current))
+                return
+            _report_trouble(put, current, "")
+            if worker.wait(backoff.next()):
+                return
+            continue
+        backoff.reset()
+        put(InvoiceSeen(worker.token, current))
+        if current.state.is_final:
+            stream.cancel()
+            put(WatchEnded(worker.token, hash_hex))
+            return
+        for snapshot in stream:
+            put(InvoiceSeen(worker.token, snapshot))
+            if snapshot.state.is_final:
+                stream.cancel()
+                put(WatchEnded(worker.token, hash_hex))
+                return
+        error = stream.error
+        if worker.stopped or (error is not None and error.kind is ErrorKind.CANCELLED):
+            return
+        if error is not None and error.kind is ErrorKind.NOT_FOUND:
+            put(WatchEnded(worker.token, hash_hex, not_found=True))
+            return
+        if error is not None and not _is_link_problem(error):
+            put(WatchEnded(worker.token, hash_hex, error=error))
+            return
+        _report_trouble(put, error, "invoice stream closed by LND")
+        if worker.wait(backoff.next()):
+            return
+
+
+def _follow_payment(
+    worker: Worker, stream: Stream[PaymentSnapshot], put: Put
+) -> PaymentSnapshot | None:
+    """Iterate a payment stream until a final status; None if it ended before one."""
+    if not worker.follow(stream):
+        return None
+    for snapshot in stream:
+        if snapshot.status in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED):
+            stream.cancel()
+            return snapshot
+        put(LinkAlive())
+    return None
+
+
+@dataclass(frozen=True)
+class PaymentJob:
+    hash_hex: str
+    payment_request: str | None  # None: only track, never send
+    amount_sat: int = 0
+    fee_limit_sat: int = 0
+    timeout_seconds: int = 60
+
+
+def payment_loop(
+    worker: Worker, client: LndClient, job: PaymentJob, put: Put, backoff: Backoff
+) -> None:
+    """Send once, then track by hash until a final status. A send LND already knows
+    (in flight or paid) and a send whose stream broke both continue as tracking; a
+    send is repeated only when LND says it does not know the hash."""
+    must_send = job.payment_request is not None
+    while not worker.stopped:
+        if must_send:
+            stream: Stream[PaymentSnapshot] | LndError = client.send_payment(
+                job.payment_request or "", job.amount_sat, job.fee_limit_sat, job.timeout_seconds
+            )
+        else:
+            stream = client.track_payment(job.hash_hex)
+        if isinstance(stream, LndError):
+            put(PaymentRefused(worker.token, job.hash_hex, stream))
+            return
+        final = _follow_payment(worker, stream, put)
+        if final is not None:
+            put(PaymentFinished(worker.token, job.hash_hex, final))
+            return
+        error = stream.error
+        if worker.stopped or (error is not None and error.kind is ErrorKind.CANCELLED):
+            return
+        if error is not None and error.kind in (
+            ErrorKind.PAYMENT_IN_FLIGHT,
+            ErrorKind.ALREADY_PAID,
+        ):
+            must_send = False
+            continue
+        if error is not None and error.kind is ErrorKind.NOT_FOUND and not must_send:
+            if job.payment_request is not None:
+                must_send = True
+                continue
+            unknown = PaymentSnapshot(job.hash_hex, PaymentStatus.UNKNOWN, "", 0, 0, "")
+            put(PaymentFinished(worker.token, job.hash_hex, unknown))
+            return
+        if error is not None and not error.link_down:
+            # Unknown answers included: a failed attempt the order logic may retry,
+            # rather than a loop here that could resend forever.
+            put(PaymentRefused(worker.token, job.hash_hex, error))
+            return
+        _report_trouble(put, error, "payment stream closed by LND")
+        must_send = False  # the send may have reached LND: look before sending again
+        if worker.wait(backoff.next()):
+            return
