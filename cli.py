@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 Handler = Callable[[argparse.Namespace], int]
 
 # subcommands whose own parser reads the remaining arguments
-_PASS_THROUGH = frozenset({"lnsim", "decode"})
+_PASS_THROUGH = frozenset({"lnsim", "decode", "inspect", "replay"})
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,26 @@ def _build_parser() -> argparse.ArgumentParser:
     decode = sub.add_parser("decode", help="check Mostro messages / content tuples read from stdin",
                             add_help=False)
     decode.set_defaults(handler=_decode)
+    inspect = sub.add_parser("inspect", help="orders, actors and stuck orders of a node",
+                             add_help=False)
+    inspect.set_defaults(handler=_inspect)
+
+    replay = sub.add_parser("replay", help="export an order's journal / replay it through the logic",
+                            add_help=False)
+    replay.set_defaults(handler=_replay)
     return parser
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from actors.tools_cli import inspect_main
+
+    return inspect_main(args.rest)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from actors.tools_cli import replay_main
+
+    return replay_main(args.rest)
 
 
 def _lnsim(args: argparse.Namespace) -> int:

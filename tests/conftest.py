@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures several areas share (a real relay, the LND simulator), available everywhere.
+pytest_plugins = ["tests.fixtures.relay", "tests.fixtures.lnsim"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
 

@@ -1,0 +1,158 @@
+"""Wiring: start the actor system and the daemon's top-level actors, resume, and stop.
+
+Used by the supervisor process and by end-to-end tests (which run it on any
+thespian base). Start-up order matters for "no lost data": the database is
+migrated by the caller; then the outbox, clock and directory are configured;
+LND is connected and every open hold invoice re-watched; every live order's
+deadlines are re-scheduled; undone effects are re-sent; intake opens last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from thespian.actors import ActorExitRequest, ActorSystem
+
+from adapters.lnd import messages as ln
+from adapters.lnd.actor import LightningAdapter
+from adapters.nostr import transport
+from adapters.nostr.actor import NostrAdapter, inbox_subscription
+from adapters.nostr.adapter_messages import NostrStarted, StartNostr
+from storage import repository
+
+from .clock import ClockActor
+from .directory import OrderDirectoryActor
+from .intake import IntakeHandlerFactory
+from .messages import Peers, Quiesce, Quiet, ResendUndone, RuntimeConfig, ScheduleDeadlines
+from .order_logic.deadlines import deadlines_of
+from .order_store import load_state
+from .outbox import OutboxActor
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 30.0
+DIRECTORY_NAME = "mostro-directory"
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    lightning: str
+    relays: str
+
+    def fields(self) -> dict[str, str]:
+        return {"lightning": self.lightning, "relays": self.relays}
+
+
+class Daemon:
+    """One running node: an actor system plus the addresses of its top-level actors."""
+
+    def __init__(self, settings: Any, base: str | None = None, *, own_system: bool = True,
+                 system: ActorSystem | None = None) -> None:
+        self.settings = settings
+        self.base = base or settings.actors.base
+        self._own_system = own_system and system is None
+        self.system = system
+        self.peers = Peers()
+        self.network = "regtest"
+        self.lightning_status: ln.LightningStatus | None = None
+
+    # ------------------------------------------------------------ start / stop
+    def start(self) -> None:
+        if self.system is None:
+            capabilities: dict[str, Any] = {}
+            if self.base != "simpleSystemBase":
+                capabilities["Admin Port"] = self.settings.actors.admin_port
+            self.system = ActorSystem(self.base, capabilities)
+        system = self.system
+        outbox = system.createActor(OutboxActor)
+        clock = system.createActor(ClockActor)
+        directory = system.createActor(OrderDirectoryActor, globalName=DIRECTORY_NAME)
+        lightning = system.createActor(LightningAdapter)
+        nostr = system.createActor(NostrAdapter)
+        self.peers = Peers(directory=directory, clock=clock, outbox=outbox, nostr=nostr,
+                           lightning=lightning)
+
+        self._connect_lightning()
+        config = RuntimeConfig(self.settings, self.settings.database.url, self.peers, self.network)
+        for address in (outbox, clock, directory):
+            reply = system.ask(address, config, ASK_TIMEOUT)
+            if reply is None:
+                raise RuntimeError(f"actor {address} did not confirm its configuration")
+        self._rewatch_invoices()
+        self._reschedule_deadlines()
+        system.ask(outbox, ResendUndone(), ASK_TIMEOUT)
+        self._open_intake()
+
+    def _connect_lightning(self) -> None:
+        lnd = self.settings.lightning
+        configure = ln.Configure(
+            host=lnd.grpc_target(),
+            tls_cert_path=lnd.lnd_cert_file,
+            macaroon_path=lnd.lnd_macaroon_file,
+            expected_network=lnd.network,
+            owner=self.peers.outbox,
+        )
+        status = self.system.ask(self.peers.lightning, configure, ASK_TIMEOUT)
+        if not isinstance(status, ln.LightningStatus) or not status.connected:
+            error = getattr(status, "error", "no answer")
+            raise RuntimeError(f"cannot use LND at {lnd.lnd_grpc_host}: {error}")
+        self.lightning_status = status
+        if status.info is not None:
+            self.network = status.info.network
+
+    def _rewatch_invoices(self) -> None:
+        for hash_hex, last_state in repository.open_hold_invoices():
+            known = ln.InvoiceState(last_state.upper()) if last_state else None
+            self.system.tell(self.peers.lightning, ln.WatchInvoice(hash_hex, known))
+
+    def _reschedule_deadlines(self) -> None:
+        for order_id in repository.live_order_ids():
+            state = load_state(order_id)
+            if state is not None:
+                deadlines = deadlines_of(state, self.settings)
+                self.system.tell(self.peers.clock, ScheduleDeadlines(order_id, deadlines))
+
+    def _open_intake(self) -> None:
+        node_pubkey = self.settings.nostr.public_key_hex()
+        kind = transport.TRANSPORT_KIND[self.settings.mostro.transport]
+        start = StartNostr(
+            relays=tuple(self.settings.nostr.relays),
+            subscriptions=(inbox_subscription(node_pubkey, kind),),
+            owner=self.peers.outbox,
+            inbound_handler_factory=IntakeHandlerFactory(
+                self.settings, self.settings.database.url, self.peers.directory),
+        )
+        reply = self.system.ask(self.peers.nostr, start, ASK_TIMEOUT)
+        if not isinstance(reply, NostrStarted):
+            raise RuntimeError(f"the Nostr adapter did not start: {reply!r}")
+
+    def quiesce(self, timeout: float = ASK_TIMEOUT) -> int:
+        """Wait until no order actor has work in flight; return how many events were handled."""
+        reply = self.system.ask(self.peers.directory, Quiesce(), timeout)
+        if not isinstance(reply, Quiet):
+            raise TimeoutError("order actors did not go quiet")
+        return reply.handled
+
+    def stop(self) -> None:
+        if self.system is None:
+            return
+        for address in (self.peers.nostr, self.peers.lightning, self.peers.directory,
+                        self.peers.clock, self.peers.outbox):
+            if address is not None:
+                self.system.tell(address, ActorExitRequest())
+        if self._own_system:
+            self.system.shutdown()
+            self.system = None
+
+    # ------------------------------------------------------------ status
+    def health(self) -> Health:
+        status = self.system.ask(self.peers.lightning, ln.GetLightningStatus(), 5.0) if self.system else None
+        connected = isinstance(status, ln.LightningStatus) and status.connected
+        return Health(ok=connected, lightning="connected" if connected else "down", relays="?")
+
+    def describe(self) -> dict[str, str]:
+        return {"base": self.base, "network": self.network,
+                "node": self.settings.nostr.public_key_hex()[:16]}

@@ -1,0 +1,235 @@
+"""Intake: from a raw Nostr event to a routed order event or a direct answer.
+
+It runs inside the Nostr adapter's process (no extra hop per request) and
+enforces PROTOCOL.md §4.1 in its load-bearing order: proof of work, kind, outer
+signature, replay de-duplication (persisted in ``seen_events``), unwrap,
+freshness, inner signatures, trade-index rules, ``verify()``. Failures before
+the trade-index step are silent drops (counted, as the Rust daemon does);
+refusals after it are ``cant-do`` replies. Order-scoped actions become
+``RouteToOrder`` for the directory; ``orders``, ``restore-session`` and
+``last-trade-index`` are answered here from the database. It changes no order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.nostr import transport
+from adapters.nostr.pow import pow_bits
+from adapters.nostr.protocol.codec import ParseError, verify_message
+from adapters.nostr.protocol.content import SignatureError, parse_content, verify_content
+from adapters.nostr.protocol.enums import Action, CantDoReason, Transport, WrapperKey
+from adapters.nostr.protocol.payloads import (
+    Ids,
+    Message,
+    Orders,
+    RestoreData,
+    RestoredDisputeInfo,
+    RestoredOrderInfo,
+)
+from storage import repository
+
+from .messages import RouteToOrder
+from .order_logic.model import ClientRequest, SendMessage
+from .order_logic.replies import cant_do
+from .order_logic.small_order import listing_view
+from .order_store import order_record
+
+log = logging.getLogger(__name__)
+
+FRESHNESS_SECONDS = 10
+
+ORDER_ACTIONS = frozenset({
+    Action.NEW_ORDER, Action.TAKE_SELL, Action.TAKE_BUY, Action.FIAT_SENT, Action.RELEASE,
+    Action.CANCEL, Action.ADD_INVOICE, Action.DISPUTE, Action.RATE_USER,
+    Action.ADMIN_CANCEL, Action.ADMIN_SETTLE, Action.TRADE_PUBKEY, Action.ADD_BOND_INVOICE,
+})
+TRADE_INDEX_ACTIONS = frozenset({Action.NEW_ORDER, Action.TAKE_SELL, Action.TAKE_BUY})
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """What to do with one inbound event: route it, answer it, or neither (dropped)."""
+
+    route: RouteToOrder | None = None
+    replies: tuple[SendMessage, ...] = ()
+    dropped: str | None = None
+
+
+def _drop(reason: str) -> IntakeResult:
+    return IntakeResult(dropped=reason)
+
+
+class Intake:
+    """The checks and routing of one node; holds only settings and counters."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self._secret = settings.nostr.secret_key_hex()
+        self.transport = Transport(settings.mostro.transport)
+        self.dropped: Counter[str] = Counter()
+
+    def handle(self, event: dict[str, Any], now: int) -> IntakeResult:
+        result = self._handle(event, now)
+        if result.dropped:
+            self.dropped[result.dropped] += 1
+            log.debug("inbound event dropped", extra={"fields": {
+                "event_id": str(event.get("id", ""))[:16], "reason": result.dropped}})
+        return result
+
+    def _handle(self, event: dict[str, Any], now: int) -> IntakeResult:
+        mostro = self._settings.mostro
+        event_id = event.get("id")
+        if not isinstance(event_id, str) or len(event_id) != 64:
+            return _drop("malformed-event")
+        if pow_bits(event_id) < mostro.pow:
+            return _drop("insufficient-pow")
+        opened = transport.unwrap_inbound(event, self._secret, self.transport.value, now)
+        if isinstance(opened, transport.TransportError):
+            return _drop(f"transport:{opened.reason.value}")
+        if not repository.record_seen_event(event_id, now):
+            return _drop("replayed-event")
+        if opened.created_at < now - FRESHNESS_SECONDS:
+            return _drop("stale")
+        content = parse_content(opened.plaintext, self.transport)
+        if isinstance(content, ParseError):
+            return _drop(f"parse:{content}")
+        identity = verify_content(content, opened.sender, opened.seal_pubkey)
+        if isinstance(identity, SignatureError):
+            return _drop(f"signature:{identity.reason}")
+        if identity != opened.sender and content.trade_sig is None:
+            return _drop("unsigned-with-identity")
+        message = content.message
+        request = ClientRequest(message, opened.sender, identity)
+        if message.action in TRADE_INDEX_ACTIONS:
+            refusal = self._check_trade_index(request)
+            if refusal is not None:
+                return refusal
+        why = verify_message(message)
+        if why is not None:
+            return _drop(f"verify:{why}")
+        return self._dispatch(request, now)
+
+    # PROTOCOL.md §4.3
+    def _check_trade_index(self, request: ClientRequest) -> IntakeResult | None:
+        index = request.message.trade_index
+        full_privacy = request.identity == request.sender
+        user = repository.find_user(request.identity)
+        if index is None:
+            return None if full_privacy else _drop("missing-trade-index")
+        if user is not None and index >= 1:
+            if index <= (user.last_trade_index or 0):
+                return IntakeResult(
+                    replies=(cant_do(request, CantDoReason.INVALID_TRADE_INDEX),),
+                    dropped="trade-index-not-increasing",
+                )
+            return None
+        if user is None and index == 0 and not full_privacy:
+            return _drop("trade-index-zero")
+        return None
+
+    def _dispatch(self, request: ClientRequest, now: int) -> IntakeResult:
+        message = request.message
+        action = message.action
+        if action in TRADE_INDEX_ACTIONS or action in ORDER_ACTIONS:
+            if action in (Action.TAKE_SELL, Action.TAKE_BUY):
+                request = ClientRequest(
+                    message, request.sender, request.identity,
+                    pending_take_exists=repository.identity_has_pending_take(
+                        request.identity, "sell" if action == Action.TAKE_SELL else "buy"),
+                )
+            order_id = message.id or ""
+            return IntakeResult(route=RouteToOrder(order_id, request))
+        if action == Action.ORDERS:
+            return IntakeResult(replies=(self._orders(request),))
+        if action == Action.LAST_TRADE_INDEX:
+            return IntakeResult(replies=(self._last_trade_index(request),))
+        if action == Action.RESTORE_SESSION:
+            return IntakeResult(replies=(self._restore_session(request),))
+        if action == Action.PAY_INVOICE:
+            return IntakeResult(replies=(cant_do(request, CantDoReason.INVALID_ACTION),))
+        return _drop(f"unhandled-action:{action.value}")
+
+    # ORDER_FLOW.md §4.14
+    def _orders(self, request: ClientRequest) -> SendMessage:
+        payload = request.message.payload
+        if not isinstance(payload, Ids) or not payload.ids:
+            return cant_do(request, CantDoReason.INVALID_PARAMETERS)
+        if len(payload.ids) > self._settings.mostro.max_orders_per_response:
+            return cant_do(request, CantDoReason.TOO_MANY_REQUESTS)
+        found = repository.orders_of_identity(payload.ids, request.identity)
+        if not found:
+            return cant_do(request, CantDoReason.NOT_FOUND)
+        orders = tuple(
+            dataclasses.replace(listing_view(record), buyer_invoice=None,
+                                buyer_trade_pubkey=record.buyer_pubkey,
+                                seller_trade_pubkey=record.seller_pubkey)
+            for record in map(order_record, found)
+        )
+        return SendMessage(request.sender, Message(
+            action=Action.ORDERS, request_id=request.message.request_id, payload=Orders(orders)))
+
+    def _last_trade_index(self, request: ClientRequest) -> SendMessage:
+        user = repository.find_user(request.identity)
+        if user is None:
+            return cant_do(request, CantDoReason.NOT_FOUND)
+        if not user.last_trade_index:
+            return cant_do(request, CantDoReason.INVALID_TRADE_INDEX)
+        return SendMessage(request.sender, Message(
+            action=Action.LAST_TRADE_INDEX, wrapper=WrapperKey.RESTORE,
+            request_id=request.message.request_id, trade_index=user.last_trade_index))
+
+    def _restore_session(self, request: ClientRequest) -> SendMessage:
+        orders, disputes = repository.restore_data(request.identity)
+        data = RestoreData(
+            orders=tuple(RestoredOrderInfo(o.id, o.trade_index, o.status) for o in orders),
+            disputes=tuple(
+                RestoredDisputeInfo(d.dispute_id, d.order_id, d.trade_index, d.status,
+                                    d.initiator, d.solver_pubkey) for d in disputes),
+        )
+        return SendMessage(request.sender, Message(
+            action=Action.RESTORE_SESSION, wrapper=WrapperKey.RESTORE,
+            request_id=request.message.request_id, payload=data))
+
+
+class IntakeHandlerFactory:
+    """Builds the Nostr adapter's inbound handler inside the adapter's own process.
+
+    Picklable (settings, database URL and the directory's address only); the handler it
+    builds opens the database there, runs ``Intake`` on each event, sends routed requests
+    straight to the directory and hands direct answers back to the adapter to publish, so a
+    request costs no extra actor hop.
+    """
+
+    def __init__(self, settings: Any, database_url: str, directory: Any) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.directory = directory
+
+    def __call__(self) -> Any:
+        from adapters.nostr.adapter_messages import Addressed, PublishEvent
+        from adapters.nostr.outgoing import Publisher
+        from storage import models, open_database
+
+        if models.database_proxy.obj is None:
+            open_database(self.database_url)
+        intake = Intake(self.settings)
+        publisher = Publisher(self.settings)
+        directory = self.directory
+
+        def handle(inbound: Any) -> list[Any]:
+            now = int(time.time())
+            result = intake.handle(inbound.event, now)
+            out: list[Any] = []
+            if result.route is not None:
+                out.append(Addressed(directory, result.route))
+            for reply in result.replies:
+                out.append(PublishEvent(publisher.message_event(reply.recipient, reply.message, now), None))
+            return out
+
+        return handle

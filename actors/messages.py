@@ -1,0 +1,136 @@
+"""Messages between the daemon's own actors (directory, order actors, clock, outbox).
+
+Frozen, picklable dataclasses: they cross process boundaries on the
+multiprocess bases. Adapter vocabularies live with their adapters; the order
+logic's events and effects live in ``order_logic.model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .order_logic.model import Deadline, OrderEvent
+
+
+@dataclass(frozen=True)
+class Peers:
+    """Addresses of the top-level actors, handed to each actor when it is configured."""
+
+    directory: Any = None
+    clock: Any = None
+    outbox: Any = None
+    nostr: Any = None
+    lightning: Any = None
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """What every daemon actor needs to start: settings, the database and its peers."""
+
+    settings: Any
+    database_url: str
+    peers: Peers = field(default_factory=Peers)
+    network: str = "regtest"
+
+
+@dataclass(frozen=True)
+class RouteToOrder:
+    """An event for one order; ``now`` pins the decision's clock (tests, clock), else wall time."""
+
+    order_id: str
+    event: OrderEvent
+    now: int | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceUpdate:
+    """An LND invoice state change, routed by payment hash to the order that owns it."""
+
+    hash: str
+    event: OrderEvent
+    now: int | None = None
+
+
+@dataclass(frozen=True)
+class ActivateOrder:
+    """Directory → new order actor: which order it is (None: a new order about to be created)."""
+
+    order_id: str
+    config: RuntimeConfig
+
+
+@dataclass(frozen=True)
+class OrderHandled:
+    """Order actor → directory: one envelope processed (for idle tracking and tests)."""
+
+    order_id: str
+    status: str | None
+    terminal: bool
+
+
+@dataclass(frozen=True)
+class Passivate:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class Passivated:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ScheduleDeadlines:
+    """Order actor → clock: the complete set of deadlines this order wants now."""
+
+    order_id: str
+    deadlines: tuple[Deadline, ...]
+
+
+@dataclass(frozen=True)
+class SetManualTime:
+    """Tests: switch the clock to manual time and set it; due deadlines fire at once."""
+
+    now: int
+
+
+@dataclass(frozen=True)
+class DispatchEffects:
+    """Order actor → outbox: effect rows committed with a decision, ready to run."""
+
+    effect_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """Ask an actor for a snapshot of itself (inspection tools)."""
+
+
+@dataclass(frozen=True)
+class DirectoryStatus:
+    live_orders: tuple[str, ...]
+    buffered: dict[str, int]
+    handled: int
+
+
+@dataclass(frozen=True)
+class Quiesce:
+    """Tests and shutdown: reply ``Quiet`` once no order actor has work in flight."""
+
+
+@dataclass(frozen=True)
+class Quiet:
+    handled: int
+
+
+@dataclass(frozen=True)
+class DispatchTransient:
+    """Effects that change no state and need no outbox row (a cant-do for an unknown order,
+    a cancel for an HTLC nobody owns); lost on a crash, which loses nothing."""
+
+    effects: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ResendUndone:
+    """Supervisor → outbox at start: run every effect that was committed but never confirmed."""

@@ -1,0 +1,223 @@
+"""The outbox executor: runs committed effects through the adapters until they are done.
+
+An effect exists in the database before anyone acts on it (DESIGN.md §3). This
+actor sends each one to its adapter, marks it done when the adapter confirms,
+retries it with backoff when the adapter reports a transient failure, and re-sends
+every undone effect when the daemon starts. It is also the owner of both
+adapters, so it turns their events (invoice state changes, payment results, a
+bolt11 for a new hold invoice) into order events routed through the directory.
+It decides nothing about orders.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from thespian.actors import Actor, WakeupMessage
+
+from adapters.lnd import messages as ln
+from adapters.nostr import outgoing
+from adapters.nostr.adapter_messages import PublishEvent, PublishResult
+from storage import models, open_database, repository
+
+from . import records_json, reputation
+from .messages import (
+    DispatchEffects,
+    DispatchTransient,
+    InvoiceUpdate,
+    ResendUndone,
+    RouteToOrder,
+    RuntimeConfig,
+)
+from .order_logic import model
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 60.0
+PAYMENT_TIMEOUT_SECONDS = 60
+
+_INVOICE_EVENTS = {
+    ln.InvoiceState.ACCEPTED: model.InvoiceAccepted,
+    ln.InvoiceState.CANCELED: model.InvoiceCanceled,
+    ln.InvoiceState.SETTLED: model.InvoiceSettled,
+}
+
+
+def lightning_message(effect: Any, effect_id: Any) -> Any:
+    """The LightningAdapter message that carries out one effect."""
+    if isinstance(effect, model.AddHoldInvoice):
+        return ln.AddHoldInvoice(effect.hash, effect.amount_sat, effect.memo, effect.expiry or 0,
+                                 effect.cltv_expiry, effect_id)
+    if isinstance(effect, model.CancelHoldInvoice):
+        return ln.CancelHoldInvoice(effect.hash, effect_id)
+    if isinstance(effect, model.SettleHoldInvoice):
+        return ln.SettleHoldInvoice(effect.preimage, effect_id)
+    if isinstance(effect, model.SendPayment):
+        return ln.SendPayment(effect.payment_request, effect.amount_sat, effect.fee_limit_sat,
+                              PAYMENT_TIMEOUT_SECONDS, effect_id)
+    raise TypeError(f"not a lightning effect: {type(effect).__name__}")
+
+
+class OutboxActor(Actor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._config: RuntimeConfig | None = None
+        self._retry_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+        self._wakeup_armed = False
+        self._publisher: outgoing.Publisher | None = None
+
+    def receiveMessage(self, msg: object, sender: object) -> None:
+        if isinstance(msg, RuntimeConfig):
+            self._configure(msg)
+            self.send(sender, msg)
+        elif isinstance(msg, DispatchEffects):
+            for effect_id in msg.effect_ids:
+                self._run_row(effect_id)
+        elif isinstance(msg, ResendUndone):
+            self.resend_undone()
+            self.send(sender, msg)
+        elif isinstance(msg, DispatchTransient):
+            for effect in msg.effects:
+                self._execute(None, None, effect)
+        elif isinstance(msg, ln.EffectDone):
+            self._on_lightning_done(msg)
+        elif isinstance(msg, ln.EffectFailed):
+            self._on_failed(msg.effect_id, msg.error, msg.retryable)
+        elif isinstance(msg, ln.InvoiceStateChanged):
+            self._on_invoice(msg)
+        elif isinstance(msg, ln.PaymentResult):
+            self._on_payment(msg)
+        elif isinstance(msg, PublishResult):
+            self._on_published(msg)
+        elif isinstance(msg, WakeupMessage):
+            self._wakeup_armed = False
+            self._retry_due()
+
+    # ------------------------------------------------------------ running effects
+    def _configure(self, config: RuntimeConfig) -> None:
+        self._config = config
+        if models.database_proxy.obj is None:
+            open_database(config.database_url)
+        self._publisher = outgoing.Publisher(
+            config.settings, (config.network,), maker_rating=reputation.maker_rating)
+
+    def resend_undone(self) -> None:
+        for row in repository.undone_outbox():
+            self._run_row(row.id)
+
+    def _run_row(self, effect_id: int) -> None:
+        row = models.OutboxEffect.get_or_none(models.OutboxEffect.id == effect_id)
+        if row is None or row.done_at is not None:
+            return
+        self._execute(effect_id, row.order_id, records_json.loads(row.payload))
+
+    def _execute(self, effect_id: int | None, order_id: str | None, effect: Any) -> None:
+        assert self._config is not None and self._publisher is not None
+        peers = self._config.peers
+        try:
+            if isinstance(effect, model.SendMessage | model.PublishOrder | model.PublishDispute):
+                event = self._publisher.event_for(effect, int(time.time()))
+                if event is None:
+                    self._mark_done(effect_id)
+                else:
+                    self.send(peers.nostr, PublishEvent(event, effect_id))
+            else:
+                self.send(peers.lightning, lightning_message(effect, effect_id))
+        except Exception as err:  # a bad effect must not stop the others
+            log.exception("effect %s could not be sent", effect_id)
+            if effect_id is not None:
+                self._on_failed(effect_id, str(err), retryable=False)
+
+    def _mark_done(self, effect_id: int | None) -> None:
+        if effect_id is None:
+            return
+        repository.mark_outbox_done(effect_id)
+        self._attempts.pop(effect_id, None)
+        self._retry_at.pop(effect_id, None)
+
+    # ------------------------------------------------------------ results
+    def _route(self, order_id: str | None, event: Any) -> None:
+        if order_id is not None and self._config is not None:
+            self.send(self._config.peers.directory, RouteToOrder(order_id, event))
+
+    def _on_lightning_done(self, msg: ln.EffectDone) -> None:
+        effect_id = msg.effect_id
+        row = self._row(effect_id)
+        self._mark_done(effect_id)
+        if row is not None and row.effect == "AddHoldInvoice" and msg.payment_request:
+            effect = records_json.loads(row.payload)
+            self._route(row.order_id, model.HoldInvoiceCreated(
+                effect.hash, msg.payment_request, request_id=effect.request_id))
+
+    def _on_failed(self, effect_id: Any, error: str, retryable: bool) -> None:
+        row = self._row(effect_id)
+        if row is None:
+            return
+        attempts = self._attempts.get(effect_id, 0) + 1
+        self._attempts[effect_id] = attempts
+        repository.record_outbox_failure(effect_id, error)
+        if not retryable and row.effect == "AddHoldInvoice":
+            effect = records_json.loads(row.payload)
+            self._mark_done(effect_id)
+            self._route(row.order_id, model.HoldInvoiceCreateFailed(effect.hash, error))
+            return
+        delay = min(RETRY_MIN_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+        log.warning("effect failed, retrying", extra={"fields": {
+            "effect_id": effect_id, "effect": row.effect, "order_id": row.order_id,
+            "attempt": attempts, "retry_in": f"{delay:.1f}s", "error": error}})
+        self._retry_at[effect_id] = time.monotonic() + delay
+        self._arm(delay)
+
+    def _on_invoice(self, msg: ln.InvoiceStateChanged) -> None:
+        event_cls = _INVOICE_EVENTS.get(msg.state)
+        if event_cls is None or self._config is None:
+            return
+        if event_cls is model.InvoiceAccepted:
+            event: Any = model.InvoiceAccepted(msg.hash_hex, msg.amt_paid_sat)
+        else:
+            event = event_cls(msg.hash_hex)
+        self.send(self._config.peers.directory, InvoiceUpdate(msg.hash_hex, event))
+
+    def _on_payment(self, msg: ln.PaymentResult) -> None:
+        row = self._row(msg.effect_id)
+        order_id = row.order_id if row is not None else repository.order_id_for_payout(msg.hash_hex)
+        if msg.status == ln.PaymentStatus.SUCCEEDED:
+            event: Any = model.PaymentSucceeded(msg.hash_hex, msg.fee_sat, msg.preimage_hex or None)
+        elif msg.status in (ln.PaymentStatus.FAILED, ln.PaymentStatus.UNKNOWN):
+            event = model.PaymentFailed(msg.hash_hex, msg.failure_reason)
+        else:
+            return
+        self._mark_done(msg.effect_id)
+        self._route(order_id, event)
+
+    def _on_published(self, msg: PublishResult) -> None:
+        if msg.accepted_by:
+            self._mark_done(msg.effect_id)
+        elif msg.effect_id is not None:
+            reason = "; ".join(f"{url}: {why}" for url, why in msg.rejected) or "no relay answered"
+            self._on_failed(msg.effect_id, reason, retryable=True)
+
+    def _row(self, effect_id: Any) -> models.OutboxEffect | None:
+        if effect_id is None:
+            return None
+        return models.OutboxEffect.get_or_none(models.OutboxEffect.id == effect_id)
+
+    # ------------------------------------------------------------ retries
+    def _arm(self, delay: float) -> None:
+        if not self._wakeup_armed:
+            self._wakeup_armed = True
+            self.wakeupAfter(timedelta(seconds=delay))
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        for effect_id, at in list(self._retry_at.items()):
+            if at <= now:
+                del self._retry_at[effect_id]
+                self._run_row(effect_id)
+        if self._retry_at:
+            self._arm(max(min(self._retry_at.values()) - now, 0.01))

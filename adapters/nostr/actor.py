@@ -1,0 +1,212 @@
+"""The NostrAdapter actor: the daemon's only door to Nostr relays.
+
+It owns a `RelayPool` (whose thread does all network I/O) and turns what the pool reports into
+messages for its owner: `InboundEvent` (first copy of each event; after the injectable inbound
+handler has run in this process), `PublishResult`, `RelayStatus`. The pool's thread hands its
+reports over through a `ThreadBridge`, so `receiveMessage` never blocks on the network: on
+multiprocTCPBase the actor wakes on the bridge's self-pipe (`ThespianWatch`), elsewhere it polls
+with `wakeupAfter` (on simpleSystemBase that only happens while the caller is inside
+`ask`/`tell`/`listen`: `listen(timeout)` sleeps until the next wake-up and runs it, so a test or
+a replay driver must keep listening for relay traffic to arrive).
+
+It must not decrypt, parse Mostro messages or touch the database itself: that is the inbound
+handler's job (plugged in by `StartNostr.inbound_handler_factory`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from thespian.actors import (
+    Actor,
+    ActorExitRequest,
+    ThespianWatch,
+    WakeupMessage,
+    WatchMessage,
+)
+
+from adapters.bridge import ThreadBridge
+from adapters.nostr.adapter_messages import (
+    Addressed,
+    InboundEvent,
+    InboundHandler,
+    NostrNotStarted,
+    NostrStarted,
+    NostrStopped,
+    PublishEvent,
+    PublishResult,
+    RelayStatus,
+    StartNostr,
+    StopNostr,
+    Subscribe,
+)
+from adapters.nostr.relay_pool import (
+    PublishOutcome,
+    RelayPool,
+    RelayStatusChange,
+    Subscription,
+)
+
+log = logging.getLogger(__name__)
+
+GIFT_WRAP_KIND = 1059
+DIRECT_MESSAGE_KIND = 14
+# NIP-59 wraps are back-dated up to 2 days (PROTOCOL §2.2); an hour more for clock skew.
+GIFT_WRAP_LOOKBACK = 2 * 24 * 3600 + 3600
+# Kind-14 requests are fresh (intake drops anything older than 10 s); a minute covers skew and a
+# quick reconnect without replaying history.
+DIRECT_MESSAGE_LOOKBACK = 60
+_POLL = "nostr-adapter-poll"
+
+
+def inbox_subscription(
+    node_pubkey_hex: str, kind: int, sub_id: str = "mostro-inbox"
+) -> Subscription:
+    """The subscription for requests addressed to the node in one transport (kind 14 or 1059)."""
+    if kind not in (GIFT_WRAP_KIND, DIRECT_MESSAGE_KIND):
+        raise ValueError(f"the node listens on kind 14 or 1059, not {kind}")
+    lookback = GIFT_WRAP_LOOKBACK if kind == GIFT_WRAP_KIND else DIRECT_MESSAGE_LOOKBACK
+    return Subscription(sub_id, ({"kinds": [kind], "#p": [node_pubkey_hex]},), since_ago=lookback)
+
+
+def forward_inbound(inbound: InboundEvent) -> Iterable[Any]:
+    """The default inbound handler: hand the event to the owner as it is."""
+    return (inbound,)
+
+
+class _Received:
+    """An event read by the pool thread, on its way to the actor thread."""
+
+    __slots__ = ("event", "relay_url", "received_at")
+
+    def __init__(self, event: dict[str, Any], relay_url: str, received_at: float) -> None:
+        self.event = event
+        self.relay_url = relay_url
+        self.received_at = received_at
+
+
+class NostrAdapter(Actor):
+    """See the module docstring. Every `receiveMessage` returns the bridge's watch (or None),
+    because thespian replaces the watched descriptors with each return value."""
+
+    def __init__(self, capabilities: dict[str, Any] | None = None, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._capabilities = dict(capabilities or {})
+        self._bridge: ThreadBridge | None = None
+        self._pool: RelayPool | None = None
+        self._owner: Any = None
+        self._handler: InboundHandler = forward_inbound
+        self._polling = False
+
+    def receiveMessage(self, message: Any, sender: Any) -> ThespianWatch | None:
+        if isinstance(message, (WatchMessage, WakeupMessage)):
+            self._deliver()
+            if isinstance(message, WakeupMessage) and message.payload == _POLL:
+                self._polling = False
+                self._arm_poll()
+        elif isinstance(message, StartNostr):
+            self._start(message, sender)
+        elif isinstance(message, PublishEvent):
+            self._publish(message, sender)
+        elif isinstance(message, Subscribe):
+            if self._pool is None:
+                self.send(sender, NostrNotStarted(message))
+            else:
+                self._pool.subscribe(message.subscription)
+        elif isinstance(message, StopNostr):
+            self._stop()
+            self.send(sender, NostrStopped())
+        elif isinstance(message, ActorExitRequest):
+            self._stop()
+        return self._watch()
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    def _start(self, message: StartNostr, sender: Any) -> None:
+        if self._pool is not None:
+            self.send(sender, NostrStarted(self._pool.urls))
+            return
+        self._owner = message.owner if message.owner is not None else sender
+        if message.inbound_handler_factory is not None:
+            self._handler = message.inbound_handler_factory()
+        seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
+        bridge = ThreadBridge.for_actor(self._capabilities)
+        pool = RelayPool(
+            message.relays,
+            on_event=lambda event, url: bridge.put(_Received(event, url, time.time())),
+            on_published=bridge.put,
+            on_status=bridge.put,
+            seen=seen,
+            settings=message.pool_settings,
+        )
+        pool.start()
+        for subscription in message.subscriptions:
+            pool.subscribe(subscription)
+        self._bridge, self._pool = bridge, pool
+        self._arm_poll()
+        self.send(sender, NostrStarted(pool.urls))
+
+    def _publish(self, message: PublishEvent, sender: Any) -> None:
+        if self._pool is None:
+            self.send(sender, NostrNotStarted(message))
+            return
+        try:
+            self._pool.publish(message.event, token=message.effect_id)
+        except ValueError as exc:  # an event without an id: the caller's bug, reported back
+            self.send(
+                self._owner,
+                PublishResult(message.effect_id, "", (), (("", str(exc)),), ()),
+            )
+
+    def _stop(self) -> None:
+        pool, bridge = self._pool, self._bridge
+        if pool is None or bridge is None:
+            return
+        pool.stop()
+        self._deliver()
+        bridge.close()
+        self._pool = self._bridge = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _deliver(self) -> None:
+        """Forward everything the pool thread reported since the last wake-up."""
+        if self._bridge is None:
+            return
+        for item in self._bridge.drain():
+            if isinstance(item, _Received):
+                self._inbound(InboundEvent(item.event, item.relay_url, item.received_at))
+            elif isinstance(item, PublishOutcome):
+                self.send(
+                    self._owner,
+                    PublishResult(
+                        item.token, item.event_id, item.accepted_by, item.rejected, item.timed_out
+                    ),
+                )
+            elif isinstance(item, RelayStatusChange):
+                self.send(self._owner, RelayStatus(item.url, item.connected, item.error))
+
+    def _inbound(self, inbound: InboundEvent) -> None:
+        try:
+            outgoing = list(self._handler(inbound))
+        except Exception:  # noqa: BLE001 - one bad event must not take the adapter down
+            log.exception("inbound handler failed on event %s", inbound.event.get("id"))
+            return
+        for message in outgoing:
+            if isinstance(message, Addressed):
+                self.send(message.to, message.message)
+            elif isinstance(message, PublishEvent) and self._pool is not None:
+                self._pool.publish(message.event, token=message.effect_id)
+            else:
+                self.send(self._owner, message)
+
+    def _arm_poll(self) -> None:
+        if self._bridge is not None and not self._bridge.can_watch and not self._polling:
+            self._polling = True
+            self.wakeupAfter(self._bridge.poll_interval, payload=_POLL)
+
+    def _watch(self) -> ThespianWatch | None:
+        return self._bridge.watch() if self._bridge is not None else None

@@ -1,0 +1,123 @@
+"""Messages to and from the NostrAdapter actor (frozen dataclasses, picklable).
+
+Events travel as plain NIP-01 dicts so every thespian base can pickle them. `effect_id` is
+opaque here (the outbox row id): the adapter hands it back in `PublishResult` untouched.
+
+This module must not hold behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.nostr.relay_pool import PoolSettings, Subscription
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """The first copy of an event that matched one of the adapter's subscriptions."""
+
+    event: dict[str, Any]
+    relay_url: str
+    received_at: float  # unix seconds, when the pool read it
+
+
+# An inbound handler runs in the adapter's process on every new event, before anything goes to
+# the owner; it returns the messages to send to the owner (none to drop the event). A factory
+# builds it once inside that process, so it may open databases or load keys there.
+InboundHandler = Callable[[InboundEvent], Iterable[Any]]
+InboundHandlerFactory = Callable[[], InboundHandler]
+SeenHookFactory = Callable[[], Callable[[str], bool]]
+
+
+@dataclass(frozen=True)
+class StartNostr:
+    """Connect to `relays` and open `subscriptions`; results go to `owner` (None: the sender).
+
+    The factories must be picklable (module-level callables or picklable objects) on the
+    multiprocess bases; they are called once in the adapter's process.
+    """
+
+    relays: tuple[str, ...]
+    subscriptions: tuple[Subscription, ...] = ()
+    owner: Any = None
+    inbound_handler_factory: InboundHandlerFactory | None = None
+    seen_hook_factory: SeenHookFactory | None = None
+    pool_settings: PoolSettings | None = None
+
+
+@dataclass(frozen=True)
+class NostrStarted:
+    """Reply to StartNostr: the pool runs (connections are still being made)."""
+
+    relays: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Open one more subscription (or replace the one with the same id)."""
+
+    subscription: Subscription
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    """Publish a signed event to every relay; a PublishResult with `effect_id` follows."""
+
+    event: dict[str, Any]
+    effect_id: Any
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """How the relays answered one PublishEvent. The effect is done when `accepted`."""
+
+    effect_id: Any
+    event_id: str
+    accepted_by: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...]  # (relay url, reason)
+    timed_out: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.accepted_by)
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    """A relay connected, dropped, or reported a problem (error is None when all is well)."""
+
+    url: str
+    connected: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StopNostr:
+    """Close every relay connection; NostrStopped answers the sender."""
+
+
+@dataclass(frozen=True)
+class NostrStopped:
+    pass
+
+
+@dataclass(frozen=True)
+class NostrNotStarted:
+    """Answer to a request that needs a running pool when StartNostr has not been handled."""
+
+    request: Any
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """An inbound handler's output for an actor other than the owner (e.g. the order directory).
+
+    The adapter sends `message` to `to`; it lets intake route a request straight to its
+    destination without a hop through the owner.
+    """
+
+    to: Any
+    message: Any

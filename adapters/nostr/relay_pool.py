@@ -1,0 +1,555 @@
+"""Connections to a set of Nostr relays, run on one background thread.
+
+The pool keeps one websocket per relay (tornado's client on a private asyncio loop), re-sends
+subscriptions after every reconnect, hands each new event to a callback once (de-duplicated
+across relays by event id), publishes to every relay with per-relay `OK` tracking, queues
+publications for relays that are down, and reconnects with capped, jittered exponential backoff.
+
+Its public methods are thread-safe and return at once; results come back through callbacks that
+run on the pool's thread and must not block (an actor's `ThreadBridge.put` is the intended one).
+
+It must not know about Mostro, transports or encryption: it moves signed events in and out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+from adapters.nostr.nostr_event import NostrEvent
+
+log = logging.getLogger(__name__)
+
+
+# --- values the pool hands out ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """How every relay answered one publication (once all answered or the timeout passed)."""
+
+    event_id: str
+    token: Any  # the caller's handle for this publication (e.g. the outbox row id)
+    accepted_by: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...]  # (relay url, the relay's reason)
+    timed_out: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        """A publication is done once at least one relay stored the event."""
+        return bool(self.accepted_by)
+
+
+@dataclass(frozen=True)
+class RelayStatusChange:
+    url: str
+    connected: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A REQ the pool keeps open on every relay.
+
+    `since_ago` (seconds) makes the pool set each filter's `since` to `now - since_ago` every
+    time the REQ is (re)sent, so a reconnect does not replay the relay's whole history.
+    """
+
+    sub_id: str
+    filters: tuple[Mapping[str, Any], ...]
+    since_ago: int | None = None
+
+    def request(self, now: float) -> str:
+        filters = []
+        for original in self.filters:
+            current = dict(original)
+            if self.since_ago is not None:
+                current["since"] = max(0, int(now) - self.since_ago)
+            filters.append(current)
+        return json.dumps(["REQ", self.sub_id, *filters], separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    connect_timeout: float = 5.0
+    publish_timeout: float = 10.0  # per publication: relays silent this long count as timed out
+    backoff_initial: float = 0.25
+    backoff_cap: float = 30.0
+    backoff_jitter: float = 0.5  # a delay is drawn from [d * (1 - jitter), d]
+    stable_after: float = 10.0  # a connection that lived this long resets the backoff
+    ping_interval: float = 20.0  # websocket pings detect dead peers the kernel does not report
+    rate_limit_retries: int = 3  # a "rate-limited:" answer is retried after a backoff delay
+    max_queued_per_relay: int = 10_000  # publications waiting for a relay that is down
+    dedup_capacity: int = 100_000  # event ids remembered in memory
+    max_message_size: int = 4 * 1024 * 1024
+    close_timeout: float = 1.0  # on stop, how long relays get to answer the close frame
+
+
+def backoff_delay(attempt: int, settings: PoolSettings, rng: random.Random) -> float:
+    """Capped exponential backoff with jitter, so relays that drop together do not
+    reconnect in lock-step."""
+    ceiling = min(settings.backoff_cap, settings.backoff_initial * (2 ** min(attempt, 30)))
+    return ceiling * (1.0 - settings.backoff_jitter * rng.random())
+
+
+def verify_event(event: Any) -> bool:
+    """True for a well-formed event whose id and signature are correct."""
+    parsed = NostrEvent.from_dict(event)
+    return isinstance(parsed, NostrEvent) and parsed.verify()
+
+
+class SeenIds:
+    """A bounded memory of event ids, oldest forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+# --- internal state (touched only on the pool thread) ----------------------------------------
+
+
+@dataclass
+class _Publication:
+    event_id: str
+    tokens: list[Any]
+    waiting_for: set[str]
+    accepted_by: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+    retries: dict[str, int] = field(default_factory=dict)  # relay url -> rate-limit retries
+
+
+@dataclass
+class _RelayState:
+    url: str
+    ws: WebSocketClientConnection | None = None
+    # events to send as soon as the relay is connected (id -> raw EVENT message)
+    queued: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    # events sent on the current connection and not answered yet, in send order
+    awaiting_ok: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    task: asyncio.Task[None] | None = None
+
+
+OnEvent = Callable[[dict[str, Any], str], None]
+OnPublished = Callable[[PublishOutcome], None]
+OnStatus = Callable[[RelayStatusChange], None]
+SeenHook = Callable[[str], bool]
+
+
+class RelayPool:
+    """A set of relay connections with one background thread; see the module docstring.
+
+    Callbacks, and the `seen` hook (asked once per new, valid event id: True means "handled
+    before", e.g. found in the seen-events table), run on the pool's thread.
+    """
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        on_event: OnEvent,
+        on_published: OnPublished,
+        on_status: OnStatus | None = None,
+        *,
+        seen: SeenHook | None = None,
+        verify: Callable[[Any], bool] = verify_event,
+        settings: PoolSettings | None = None,
+    ) -> None:
+        self.urls = tuple(dict.fromkeys(urls))
+        if not self.urls:
+            raise ValueError("a relay pool needs at least one relay url")
+        self._on_event = on_event
+        self._on_published = on_published
+        self._on_status = on_status or (lambda change: None)
+        self._seen_hook = seen
+        self._verify = verify
+        self.settings = settings or PoolSettings()
+        self._rng = random.Random()
+        self._seen = SeenIds(self.settings.dedup_capacity)
+        self._relays = {url: _RelayState(url) for url in self.urls}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._publications: dict[str, _Publication] = {}
+        self._connected: frozenset[str] = frozenset()  # read by other threads: replaced whole
+        self._last_status: dict[str, RelayStatusChange] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        # counters for inspection and tests; written on the pool thread only
+        self.stats: dict[str, int] = {"delivered": 0, "duplicates": 0, "invalid": 0}
+
+    # --- public, thread-safe ------------------------------------------------------------------
+
+    def start(self, timeout: float = 5.0) -> None:
+        """Start the background thread and its connections; returns once the loop runs."""
+        if self._thread is not None:
+            return
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="nostr-relay-pool", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError("relay pool thread did not start")
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Close every connection and end the thread (waits at most `timeout`)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._stopping = True  # refuse new work at once; the loop winds down on its own
+        try:
+            loop.call_soon_threadsafe(self._begin_shutdown)
+        except RuntimeError:
+            pass  # the loop is already closed
+        thread.join(timeout)
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Open (or replace) a subscription on every relay, now and after each reconnect."""
+        self._call(self._subscribe, subscription)
+
+    def unsubscribe(self, sub_id: str) -> None:
+        self._call(self._unsubscribe, sub_id)
+
+    def publish(self, event: Mapping[str, Any], token: Any = None) -> str:
+        """Send a signed event to every relay; the outcome arrives through `on_published`.
+
+        Returns the event id. Relays that are down get the event when they come back, even
+        after the outcome (which counts them as timed out) was reported.
+        """
+        event_id = event.get("id")
+        if not isinstance(event_id, str):
+            raise ValueError("publish needs a complete event with an id")
+        raw = json.dumps(["EVENT", dict(event)], separators=(",", ":"), ensure_ascii=False)
+        self._call(self._publish, event_id, raw, token)
+        return event_id
+
+    def connected_relays(self) -> frozenset[str]:
+        return frozenset(self._connected)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _call(self, function: Callable[..., None], *args: Any) -> None:
+        if self._loop is None or self._stopping:
+            raise RuntimeError("the relay pool is not running")
+        self._loop.call_soon_threadsafe(function, *args)
+
+    # --- the loop thread ----------------------------------------------------------------------
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        for state in self._relays.values():
+            state.task = loop.create_task(self._maintain(state))
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.close()
+
+    def _begin_shutdown(self) -> None:
+        assert self._loop is not None
+        self._stopping = True
+        self._loop.create_task(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        """Close every websocket cleanly (briefly), then tear down what is left and stop."""
+        for publication in self._publications.values():
+            if publication.timer is not None:
+                publication.timer.cancel()
+        self._publications.clear()
+        protocols = []
+        for state in self._relays.values():
+            if state.ws is not None:
+                protocols.append(state.ws.protocol)
+                state.ws.close(1000, "closing")
+        tasks = [state.task for state in self._relays.values() if state.task is not None]
+        # readers return once the relay answers the close frame; sleepers are cancelled
+        _, pending = await asyncio.wait(tasks, timeout=self.settings.close_timeout)
+        for task in pending:
+            task.cancel()
+        for protocol in protocols:
+            stream = getattr(protocol, "stream", None)
+            if stream is not None and not stream.closed():
+                stream.close()  # the relay did not answer in time: drop the socket
+        assert self._loop is not None
+        self._loop.stop()
+
+    async def _maintain(self, state: _RelayState) -> None:
+        """Connect, read until the connection drops, back off, and again, until stopped."""
+        attempt = 0
+        while not self._stopping:
+            error: str | None = None
+            connected_at: float | None = None
+            try:
+                request = HTTPRequest(
+                    state.url,
+                    connect_timeout=self.settings.connect_timeout,
+                    request_timeout=self.settings.connect_timeout,
+                )
+                state.ws = await websocket_connect(
+                    request,
+                    ping_interval=self.settings.ping_interval,
+                    ping_timeout=self.settings.ping_interval * 2,
+                    max_message_size=self.settings.max_message_size,
+                )
+                connected_at = time.monotonic()
+                self._set_connected(state.url, True)
+                self._on_connected(state)
+                while True:
+                    message = await state.ws.read_message()
+                    if message is None:
+                        error = f"connection closed ({state.ws.close_code})"
+                        break
+                    self._on_message(state, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure is a dropped relay
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._on_disconnected(state)
+            if self._stopping:
+                return
+            self._set_connected(state.url, False, error)
+            if connected_at is not None and time.monotonic() - connected_at >= (
+                self.settings.stable_after
+            ):
+                attempt = 0
+            delay = backoff_delay(attempt, self.settings, self._rng)
+            attempt += 1
+            log.info("relay %s down (%s); reconnecting in %.2f s", state.url, error, delay)
+            await asyncio.sleep(delay)
+
+    def _set_connected(self, url: str, connected: bool, error: str | None = None) -> None:
+        self._connected = (self._connected | {url}) if connected else (self._connected - {url})
+        change = RelayStatusChange(url, connected, error)
+        if self._last_status.get(url) != change:  # a relay that stays down is reported once
+            self._last_status[url] = change
+            self._emit(self._on_status, change)
+
+    def _on_connected(self, state: _RelayState) -> None:
+        now = time.time()
+        for subscription in self._subscriptions.values():
+            self._send(state, subscription.request(now))
+        self._flush(state)
+
+    def _on_disconnected(self, state: _RelayState) -> None:
+        """Unanswered events go back to the front of the queue, to be sent again."""
+        if state.ws is not None:
+            state.ws.close()
+        state.ws = None
+        if state.awaiting_ok:
+            requeued = OrderedDict(state.awaiting_ok)
+            requeued.update(state.queued)
+            state.queued = requeued
+            state.awaiting_ok.clear()
+
+    def _send(self, state: _RelayState, raw: str) -> bool:
+        if state.ws is None:
+            return False
+        try:
+            state.ws.write_message(raw)
+        except WebSocketClosedError:
+            return False
+        return True
+
+    def _flush(self, state: _RelayState) -> None:
+        while state.queued and state.ws is not None:
+            event_id, raw = state.queued.popitem(last=False)
+            if not self._send(state, raw):
+                state.queued[event_id] = raw
+                state.queued.move_to_end(event_id, last=False)
+                return
+            state.awaiting_ok[event_id] = raw
+
+    # --- commands (run on the loop) -----------------------------------------------------------
+
+    def _subscribe(self, subscription: Subscription) -> None:
+        self._subscriptions[subscription.sub_id] = subscription
+        now = time.time()
+        for state in self._relays.values():
+            self._send(state, subscription.request(now))
+
+    def _unsubscribe(self, sub_id: str) -> None:
+        if self._subscriptions.pop(sub_id, None) is None:
+            return
+        raw = json.dumps(["CLOSE", sub_id])
+        for state in self._relays.values():
+            self._send(state, raw)
+
+    def _publish(self, event_id: str, raw: str, token: Any) -> None:
+        existing = self._publications.get(event_id)
+        if existing is not None:  # the same event again while in flight: one more answer owed
+            existing.tokens.append(token)
+            return
+        assert self._loop is not None
+        publication = _Publication(event_id, [token], set(self.urls))
+        publication.timer = self._loop.call_later(
+            self.settings.publish_timeout, self._time_out, event_id
+        )
+        self._publications[event_id] = publication
+        for state in self._relays.values():
+            if event_id in state.awaiting_ok:
+                continue
+            state.queued[event_id] = raw
+            while len(state.queued) > self.settings.max_queued_per_relay:
+                dropped, _ = state.queued.popitem(last=False)
+                log.warning("relay %s: queue full, dropped event %s", state.url, dropped)
+            self._flush(state)
+
+    def _time_out(self, event_id: str) -> None:
+        publication = self._publications.pop(event_id, None)
+        if publication is not None:
+            self._report(publication, timed_out=tuple(sorted(publication.waiting_for)))
+
+    def _report(self, publication: _Publication, timed_out: tuple[str, ...] = ()) -> None:
+        if publication.timer is not None:
+            publication.timer.cancel()
+        for token in publication.tokens:
+            outcome = PublishOutcome(
+                publication.event_id,
+                token,
+                tuple(publication.accepted_by),
+                tuple(publication.rejected),
+                timed_out,
+            )
+            self._emit(self._on_published, outcome)
+
+    # --- relay messages -----------------------------------------------------------------------
+
+    def _on_message(self, state: _RelayState, text: str | bytes) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.debug("relay %s sent non-JSON: %.200r", state.url, text)
+            return
+        if not isinstance(message, list) or not message or not isinstance(message[0], str):
+            log.debug("relay %s sent a malformed message: %.200r", state.url, text)
+            return
+        kind = message[0]
+        if kind == "EVENT" and len(message) >= 3:
+            self._on_relay_event(state, message[1], message[2])
+        elif kind == "OK" and len(message) >= 3:
+            reason = message[3] if len(message) >= 4 and isinstance(message[3], str) else ""
+            self._on_ok(state, message[1], message[2] is True, reason)
+        elif kind == "EOSE":
+            log.debug("relay %s: end of stored events for %s", state.url, message[1:2])
+        elif kind == "NOTICE":
+            log.warning("relay %s notice: %.500s", state.url, message[1:2])
+        elif kind == "CLOSED":
+            sub_id = message[1] if len(message) >= 2 else None
+            reason = message[2] if len(message) >= 3 else ""
+            log.warning("relay %s closed subscription %s: %s", state.url, sub_id, reason)
+            self._emit(
+                self._on_status,
+                RelayStatusChange(state.url, True, f"subscription {sub_id} closed: {reason}"),
+            )
+        else:
+            log.debug("relay %s: ignored %s", state.url, kind)
+
+    def _on_relay_event(self, state: _RelayState, sub_id: Any, event: Any) -> None:
+        if sub_id not in self._subscriptions or not isinstance(event, dict):
+            return
+        event_id = event.get("id")
+        if not isinstance(event_id, str):
+            return
+        if event_id in self._seen:
+            self.stats["duplicates"] += 1
+            return
+        # Verify before remembering the id: ids do not commit to the signature, so a copy with
+        # a forged signature must not shadow the genuine event arriving from another relay.
+        if not self._verify(event):
+            log.debug("relay %s sent an invalid event %s", state.url, event_id)
+            self.stats["invalid"] += 1
+            return
+        self._seen.add(event_id)
+        if self._seen_hook is not None:
+            try:
+                if self._seen_hook(event_id):
+                    self.stats["duplicates"] += 1
+                    return
+            except Exception:  # noqa: BLE001 - a broken hook must not stop intake
+                log.exception("seen-hook failed for %s", event_id)
+        self.stats["delivered"] += 1
+        self._emit(self._on_event, event, state.url)
+
+    def _on_ok(self, state: _RelayState, event_id: Any, accepted: bool, reason: str) -> None:
+        if not (isinstance(event_id, str) and len(event_id) == 64):
+            # Some relays (nostr-relay 1.14 on a rejected event) answer with an empty id;
+            # a relay answers in order on one connection, so it is the oldest unanswered one.
+            if not state.awaiting_ok:
+                return
+            event_id = next(iter(state.awaiting_ok))
+        raw = state.awaiting_ok.pop(event_id, None)
+        if raw is None:
+            log.debug("relay %s: OK for an event not awaiting one: %s", state.url, event_id)
+            return
+        stored = accepted or reason.startswith("duplicate:")
+        publication = self._publications.get(event_id)
+        if publication is None or state.url not in publication.waiting_for:
+            if not stored:
+                log.warning("relay %s rejected %s: %s", state.url, event_id, reason)
+            return
+        if not stored and reason.startswith("rate-limited:"):
+            attempt = publication.retries.get(state.url, 0)
+            if attempt < self.settings.rate_limit_retries:
+                publication.retries[state.url] = attempt + 1
+                delay = backoff_delay(attempt, self.settings, self._rng)
+                assert self._loop is not None
+                self._loop.call_later(delay, self._retry, state, event_id, raw)
+                return
+        if not stored:
+            log.warning("relay %s rejected %s: %s", state.url, event_id, reason)
+        publication.waiting_for.discard(state.url)
+        if stored:
+            publication.accepted_by.append(state.url)
+        else:
+            publication.rejected.append((state.url, reason))
+        if not publication.waiting_for:
+            del self._publications[event_id]
+            self._report(publication)
+
+    def _retry(self, state: _RelayState, event_id: str, raw: str) -> None:
+        """Send a rate-limited event to that relay again, while its publication is open."""
+        publication = self._publications.get(event_id)
+        if self._stopping or publication is None or state.url not in publication.waiting_for:
+            return
+        if event_id not in state.awaiting_ok:
+            state.queued[event_id] = raw
+            self._flush(state)
+
+    def _emit(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:  # noqa: BLE001 - a failing consumer must not kill the pool thread
+            log.exception("relay pool callback %r failed", callback)
