@@ -25,7 +25,15 @@ from storage import repository
 from .clock import ClockActor
 from .directory import OrderDirectoryActor
 from .intake import IntakeHandlerFactory
-from .messages import Peers, Quiesce, Quiet, ResendUndone, RuntimeConfig, ScheduleDeadlines
+from .messages import (
+    Announce,
+    Peers,
+    Quiesce,
+    Quiet,
+    ResendUndone,
+    RuntimeConfig,
+    ScheduleDeadlines,
+)
 from .order_logic.deadlines import deadlines_of
 from .order_store import load_state
 from .outbox import OutboxActor
@@ -85,6 +93,8 @@ class Daemon:
         self._reschedule_deadlines()
         system.ask(outbox, ResendUndone(), ASK_TIMEOUT)
         self._open_intake()
+        info = self.lightning_status.info if self.lightning_status else None
+        system.tell(outbox, Announce(info))
 
     def _connect_lightning(self) -> None:
         lnd = self.settings.lightning

@@ -134,3 +134,10 @@ class DispatchTransient:
 @dataclass(frozen=True)
 class ResendUndone:
     """Supervisor → outbox at start: run every effect that was committed but never confirmed."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Daemon → outbox: publish the node's info (and metadata) events now and periodically."""
+
+    lightning_info: Any = None

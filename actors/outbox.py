@@ -25,6 +25,7 @@ from storage import models, open_database, repository
 
 from . import records_json, reputation
 from .messages import (
+    Announce,
     DispatchEffects,
     DispatchTransient,
     InvoiceUpdate,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 60.0
 PAYMENT_TIMEOUT_SECONDS = 60
+_ANNOUNCE = "announce"
 
 _INVOICE_EVENTS = {
     ln.InvoiceState.ACCEPTED: model.InvoiceAccepted,
@@ -70,6 +72,7 @@ class OutboxActor(Actor):
         self._attempts: dict[int, int] = {}
         self._wakeup_armed = False
         self._publisher: outgoing.Publisher | None = None
+        self._lightning_info: Any = None
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, RuntimeConfig):
@@ -94,6 +97,11 @@ class OutboxActor(Actor):
             self._on_payment(msg)
         elif isinstance(msg, PublishResult):
             self._on_published(msg)
+        elif isinstance(msg, Announce):
+            self._lightning_info = msg.lightning_info
+            self._announce()
+        elif isinstance(msg, WakeupMessage) and msg.payload == _ANNOUNCE:
+            self._announce()
         elif isinstance(msg, WakeupMessage):
             self._wakeup_armed = False
             self._retry_due()
@@ -139,6 +147,17 @@ class OutboxActor(Actor):
         repository.mark_outbox_done(effect_id)
         self._attempts.pop(effect_id, None)
         self._retry_at.pop(effect_id, None)
+
+    def _announce(self) -> None:
+        """Publish the info event (kind 38385) and metadata; again every publish interval."""
+        if self._config is None or self._publisher is None:
+            return
+        settings = self._config.settings
+        for event in outgoing.announcements(self._publisher, settings, self._lightning_info,
+                                            int(time.time())):
+            self.send(self._config.peers.nostr, PublishEvent(event, None))
+        interval = settings.mostro.publish_mostro_info_interval
+        self.wakeupAfter(timedelta(seconds=interval), payload=_ANNOUNCE)
 
     # ------------------------------------------------------------ results
     def _route(self, order_id: str | None, event: Any) -> None:

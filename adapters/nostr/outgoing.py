@@ -13,7 +13,6 @@ from typing import Any
 
 from adapters.nostr import events as published
 from adapters.nostr import keys, transport
-from adapters.nostr.nostr_event import NostrEvent
 from adapters.nostr.protocol.content import build_content, stamp_version
 from adapters.nostr.protocol.enums import Transport
 from adapters.nostr.protocol.payloads import Message
@@ -50,7 +49,7 @@ class Publisher:
             self._settings.expiration.dm_days,
         )
 
-    def _sign(self, template: NostrEvent) -> dict[str, Any]:
+    def sign(self, template: Any) -> dict[str, Any]:
         return template.sign(self._node).to_dict()
 
     def event_for(self, effect: Any, now: int) -> dict[str, Any] | None:
@@ -70,12 +69,69 @@ class Publisher:
             if template is None:
                 return None
             self._last_created_at[effect.order.id] = template.created_at
-            return self._sign(template)
+            return self.sign(template)
         if isinstance(effect, model.PublishDispute):
             template = published.dispute_event_for_record(
                 effect.dispute, effect.initiator, self._settings, now,
                 self._last_created_at.get(effect.dispute.id, 0),
             )
             self._last_created_at[effect.dispute.id] = template.created_at
-            return self._sign(template)
+            return self.sign(template)
         raise TypeError(f"not a nostr effect: {type(effect).__name__}")
+
+
+MOSTRO_PY_VERSION = "0.1.0"
+
+
+def node_info_fields(settings: Any, lightning: Any | None) -> published.InfoEventFields:
+    """What the kind-38385 event advertises: our settings and what LND told us (``NodeInfo``)."""
+    mostro, lnd, bond = settings.mostro, settings.lightning, settings.anti_abuse_bond
+    network = getattr(lightning, "network", "") or lnd.network or "unknown"
+    return published.InfoEventFields(
+        mostro_version=MOSTRO_PY_VERSION,
+        commit_hash="",
+        max_order_amount=mostro.max_order_amount,
+        min_payment_amount=mostro.min_payment_amount,
+        expiration_hours=mostro.expiration_hours,
+        expiration_seconds=mostro.expiration_seconds,
+        fiat_currencies_accepted=tuple(mostro.fiat_currencies_accepted),
+        max_orders_per_response=mostro.max_orders_per_response,
+        fee=mostro.fee,
+        pow=mostro.pow,
+        transport=Transport(mostro.transport),
+        hold_invoice_expiration_window=lnd.hold_invoice_expiration_window,
+        hold_invoice_cltv_delta=lnd.hold_invoice_cltv_delta,
+        lnd=published.LndInfo(
+            version=getattr(lightning, "version", ""),
+            node_pubkey=getattr(lightning, "identity_pubkey", ""),
+            commit_hash="",
+            node_alias=getattr(lightning, "alias", ""),
+            chains=("bitcoin",),
+            networks=(network,),
+            uris=(),
+        ),
+        instance_name=mostro.name,
+        pow_first_contact=mostro.pow_first_contact,
+        bond=published.BondPolicy(
+            enabled=bond.enabled,
+            amount_pct=bond.amount_pct,
+            base_amount_sats=bond.base_amount_sats,
+            apply_to=bond.apply_to,
+            slash_on_waiting_timeout=bond.slash_on_waiting_timeout,
+            slash_node_share_pct=bond.slash_node_share_pct,
+            payout_claim_window_days=bond.payout_claim_window_days,
+        ),
+    )
+
+
+def announcements(publisher: Publisher, settings: Any, lightning: Any | None,
+                  now: int) -> list[dict[str, Any]]:
+    """The node's own events: the info event (kind 38385) and, if configured, kind-0 metadata."""
+    events = [publisher.sign(published.info_event(node_info_fields(settings, lightning),
+                                                  publisher.node_pubkey, now))]
+    mostro = settings.mostro
+    metadata = published.metadata_event(mostro.name, mostro.about, mostro.picture,
+                                        mostro.website, now)
+    if metadata is not None:
+        events.append(publisher.sign(metadata))
+    return events

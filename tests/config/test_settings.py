@@ -212,3 +212,10 @@ def test_example_settings_apply_validated_overrides() -> None:
     with pytest.raises(config.ConfigError) as caught:
         config.example_settings(mostro={"fee": -1, "colour": "red"})
     assert set(_problems(caught.value)) == {"mostro.fee", "mostro.colour"}
+
+
+def test_readme_carries_the_current_reference() -> None:
+    from config.reference import readme_block
+
+    readme = (Path(config.__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme_block() in readme, "run: python -m config.reference --readme README.md"
