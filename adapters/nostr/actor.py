@@ -36,6 +36,7 @@ from adapters.nostr.adapter_messages import (
     NostrNotStarted,
     NostrStarted,
     NostrStopped,
+    PublishBatch,
     PublishEvent,
     PublishResult,
     RelayStatus,
@@ -111,6 +112,9 @@ class NostrAdapter(Actor):
             self._start(message, sender)
         elif isinstance(message, PublishEvent):
             self._publish(message, sender)
+        elif isinstance(message, PublishBatch):
+            for item in message.items:
+                self._publish(item, sender)
         elif isinstance(message, Subscribe):
             if self._pool is None:
                 self.send(sender, NostrNotStarted(message))

@@ -25,7 +25,8 @@ class InboundEvent:
 
 
 # An inbound handler runs in the adapter's process on every new event, before anything goes to
-# the owner; it returns the messages to send to the owner (none to drop the event). A factory
+# the owner; it returns the messages to send: plain ones go to the owner, `Addressed` ones to
+# their address, `PublishEvent` ones to the relays (nothing at all drops the event). A factory
 # builds it once inside that process, so it may open databases or load keys there.
 InboundHandler = Callable[[InboundEvent], Iterable[Any]]
 InboundHandlerFactory = Callable[[], InboundHandler]
@@ -68,6 +69,13 @@ class PublishEvent:
 
     event: dict[str, Any]
     effect_id: Any
+
+
+@dataclass(frozen=True)
+class PublishBatch:
+    """Several publications in one message (one hop for all the effects of a decision)."""
+
+    items: tuple[PublishEvent, ...]
 
 
 @dataclass(frozen=True)

@@ -320,7 +320,7 @@ class RelayPool:
                 state.ws = await websocket_connect(
                     request,
                     ping_interval=self.settings.ping_interval,
-                    ping_timeout=self.settings.ping_interval * 2,
+                    ping_timeout=self.settings.ping_interval,  # tornado caps it there
                     max_message_size=self.settings.max_message_size,
                 )
                 connected_at = time.monotonic()

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from thespian.actors import ActorExitRequest, ActorSystem
+from thespian.actors import Actor, ActorExitRequest, ActorSystem
 
 from adapters.bridge import ThreadBridge
 from adapters.nostr.actor import (
@@ -25,15 +25,18 @@ from adapters.nostr.actor import (
     inbox_subscription,
 )
 from adapters.nostr.adapter_messages import (
+    Addressed,
     InboundEvent,
     NostrNotStarted,
     NostrStarted,
     NostrStopped,
+    PublishBatch,
     PublishEvent,
     PublishResult,
     RelayStatus,
     StartNostr,
     StopNostr,
+    Subscribe,
 )
 from adapters.nostr.keys import generate_keypair
 from adapters.nostr.relay_pool import PoolSettings
@@ -93,6 +96,20 @@ def tagging_handler_factory() -> Callable[[InboundEvent], Iterable[Any]]:
     return handle
 
 
+SEEN_BEFORE_CONTENT = "handled before the restart"
+
+
+class SeenByContent:
+    """A picklable seen-hook factory that treats events it was told about as handled."""
+
+    def __init__(self, handled_ids: tuple[str, ...]) -> None:
+        self.handled_ids = handled_ids
+
+    def __call__(self) -> Callable[[str], bool]:
+        handled = set(self.handled_ids)
+        return lambda event_id: event_id in handled
+
+
 @pytest.fixture
 def asys() -> Iterator[ActorSystem]:
     system = ActorSystem("simpleSystemBase", transientUnique=True)
@@ -115,6 +132,34 @@ def start_adapter(
     reply = system.ask(address, start, timedelta(seconds=10))
     assert reply == NostrStarted(tuple(relays))
     return address
+
+
+class EchoActor(Actor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.client = None
+
+    def receiveMessage(self, message, sender):
+        if message == "register":
+            self.client = sender
+            self.send(sender, "registered")
+        elif self.client is not None and isinstance(message, Handled):
+            self.send(self.client, ("via echo", message))
+
+
+@dataclass(frozen=True)
+class RouteTo:
+    """A picklable handler factory that routes every event to another actor."""
+
+    target: Any
+
+    def __call__(self) -> Callable[[InboundEvent], Iterable[Any]]:
+        def handle(event: InboundEvent) -> Iterable[Any]:
+            return (
+                Addressed(self.target, Handled(event.event["id"], os.getpid(), event.relay_url)),
+            )
+
+        return handle
 
 
 def test_inbox_subscription_windows():
@@ -165,6 +210,30 @@ def test_requests_before_start_are_refused(asys, make_event):
     adapter = asys.createActor(NostrAdapter)
     publish = PublishEvent(make_event(), effect_id=1)
     assert asys.ask(adapter, publish, timedelta(seconds=5)) == NostrNotStarted(publish)
+    subscribe = Subscribe(inbox_subscription(generate_keypair().public_hex, DIRECT_MESSAGE_KIND))
+    assert asys.ask(adapter, subscribe, timedelta(seconds=5)) == NostrNotStarted(subscribe)
+
+
+def test_batch_publishes_every_item(asys, session_relay, make_event):
+    node = generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node)
+    inbox = Inbox(asys)
+    events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(3)]
+    batch = PublishBatch(tuple(PublishEvent(e, effect_id=i) for i, e in enumerate(events)))
+    asys.tell(adapter, batch)
+    for i, event in enumerate(events):
+        assert inbox.wait_for(result_for(i)).event_id == event["id"]
+        inbox.wait_for(inbound(event["id"]))
+
+
+def test_subscription_added_after_start(asys, session_relay, make_event):
+    node, later = generate_keypair().public_hex, generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node)
+    inbox = Inbox(asys)
+    asys.tell(adapter, Subscribe(inbox_subscription(later, DIRECT_MESSAGE_KIND, "later")))
+    event = make_event(kind=14, tags=[["p", later]])
+    asys.tell(adapter, PublishEvent(event, effect_id="x"))
+    assert inbox.wait_for(inbound(event["id"])).relay_url == session_relay.url
 
 
 def test_inbound_handler_runs_before_the_owner_sees_anything(asys, session_relay, make_event):
@@ -182,6 +251,64 @@ def test_inbound_handler_runs_before_the_owner_sees_anything(asys, session_relay
     assert handled == Handled(kept["id"], os.getpid(), session_relay.url)  # one process here
     assert not inbox.of_type(InboundEvent)
     assert [h.event_id for h in inbox.of_type(Handled)] == [kept["id"]]
+
+
+def test_seen_hook_from_start_message_suppresses_handled_events(asys, session_relay, make_event):
+    node = generate_keypair().public_hex
+    handled = make_event(kind=14, tags=[["p", node]], content=SEEN_BEFORE_CONTENT)
+    fresh = make_event(kind=14, tags=[["p", node]], content="fresh")
+    assert session_relay.publish(handled).accepted  # stored before the adapter starts
+    adapter = start_adapter(
+        asys, [session_relay.url], node, seen_hook_factory=SeenByContent((handled["id"],))
+    )
+    inbox = Inbox(asys)
+    asys.tell(adapter, PublishEvent(fresh, effect_id="f"))
+    inbox.wait_for(inbound(fresh["id"]))
+    inbox.wait_for(result_for("f"))
+    assert [m.event["id"] for m in inbox.of_type(InboundEvent)] == [fresh["id"]]
+
+
+def test_inbox_windows_against_a_real_relay(asys, session_relay, make_event):
+    """Back-dated gift wraps are within the 1059 window; stale kind-14 events are not fetched."""
+    node = generate_keypair().public_hex
+    now = int(time.time())
+    wrap = make_event(kind=1059, tags=[["p", node]], created_at=now - 2 * 24 * 3600 + 5)
+    stale = make_event(kind=14, tags=[["p", node]], created_at=now - 600)
+    fresh = make_event(kind=14, tags=[["p", node]], created_at=now)
+    for event in (wrap, stale, fresh):
+        assert session_relay.publish(event).accepted
+    address = asys.createActor(NostrAdapter)
+    start = StartNostr(
+        (session_relay.url,),
+        (
+            inbox_subscription(node, GIFT_WRAP_KIND, "wraps"),
+            inbox_subscription(node, DIRECT_MESSAGE_KIND, "direct"),
+        ),
+        pool_settings=FAST,
+    )
+    assert isinstance(asys.ask(address, start, timedelta(seconds=10)), NostrStarted)
+    inbox = Inbox(asys)
+    inbox.wait_for(inbound(wrap["id"]))
+    inbox.wait_for(inbound(fresh["id"]))
+    # a marker published after both REQs: once it arrives, stored history has been served
+    marker = make_event(kind=14, tags=[["p", node]], content="marker")
+    asys.tell(address, PublishEvent(marker, effect_id="m"))
+    inbox.wait_for(inbound(marker["id"]))
+    received = {m.event["id"] for m in inbox.of_type(InboundEvent)}
+    assert received == {wrap["id"], fresh["id"], marker["id"]}
+
+
+def test_inbound_handler_can_route_to_another_actor(asys, session_relay, make_event):
+    echo = asys.createActor(EchoActor)
+    assert asys.ask(echo, "register", timedelta(seconds=5)) == "registered"
+    node = generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node, inbound_handler_factory=RouteTo(echo))
+    inbox = Inbox(asys)
+    event = make_event(kind=14, tags=[["p", node]])
+    asys.tell(adapter, PublishEvent(event, effect_id="r"))
+    routed = inbox.wait_for(lambda m: isinstance(m, tuple) and m[0] == "via echo")
+    assert routed[1].event_id == event["id"]
+    assert not inbox.of_type(InboundEvent) and not inbox.of_type(Handled)
 
 
 def test_adapter_reconnects_and_delivers_what_was_queued(asys, relay_factory, make_event):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -360,3 +361,33 @@ def test_relay_chatter_is_survived_and_only_valid_events_delivered(
         lambda: any(s.error and "error: shutting down" in s.error for s in recorder.statuses)
     )
     assert pool.connected_relays() == {server.url}
+
+
+def test_relay_that_never_answers_the_handshake_times_out(pools, recorder, make_event):
+    with socket.socket() as listener:  # accepts TCP (kernel backlog), never speaks websocket
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"ws://127.0.0.1:{listener.getsockname()[1]}"
+        settings = PoolSettings(connect_timeout=0.3, publish_timeout=0.5, backoff_cap=0.2)
+        pool = start_pool(pools, recorder, [url], settings=settings)
+        event = make_event()
+        pool.publish(event)
+        status = wait_until(lambda: next((s for s in recorder.statuses if s.error), None))
+        assert status.url == url and not status.connected
+        assert wait_until(lambda: recorder.outcome_for(event["id"])).timed_out == (url,)
+
+
+def test_hung_relay_is_detected_by_pings_and_reconnected(relay, pools, recorder, make_event):
+    settings = PoolSettings(ping_interval=0.3, backoff_initial=0.05, backoff_cap=0.3)
+    pool = start_pool(pools, recorder, [relay.url], settings=settings)
+    wait_until(lambda: pool.connected_relays() == {relay.url})
+    relay.pause()
+    try:
+        # ping (0.3 s) + pong timeout (0.3 s) + tornado's 5 s grace for the close handshake
+        wait_until(lambda: pool.connected_relays() == frozenset(), timeout=15)
+    finally:
+        relay.resume()
+    wait_until(lambda: pool.connected_relays() == {relay.url}, timeout=10)
+    event = make_event()
+    pool.publish(event)
+    assert wait_until(lambda: recorder.outcome_for(event["id"])).accepted_by == (relay.url,)
