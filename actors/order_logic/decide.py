@@ -151,7 +151,9 @@ def _decide_event(state: OrderState, event: OrderEvent, ctx: DecisionContext) ->
 def _bond_invoice_event(state: OrderState, event: OrderEvent, ctx: DecisionContext) -> Decision:
     bonds = bond_hooks.taker_bonds_module()
     if isinstance(event, HoldInvoiceCreated):
-        return bonds.on_bond_invoice_created(state, event.hash, event.payment_request, ctx)
+        return bonds.on_bond_invoice_created(
+            state, event.hash, event.payment_request, ctx, request_id=event.request_id
+        )
     if isinstance(event, HoldInvoiceCreateFailed):
         return bonds.on_bond_invoice_failed(state, event.hash, ctx)
     if isinstance(event, InvoiceAccepted):

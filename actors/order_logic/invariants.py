@@ -97,7 +97,8 @@ class BondHistory:
         newly_told: dict[str, list[str]] = {}
         for bond in after.bonds:
             prior = old.get(bond.id)
-            if bond.id in self.ever_released and bond.state != BondState.RELEASED:
+            left_released = prior is None or prior.state == BondState.RELEASED
+            if bond.id in self.ever_released and bond.state != BondState.RELEASED and left_released:
                 self.transition_faults.append(
                     f"I9: released bond {bond.id[:8]} became {bond.state}"
                 )

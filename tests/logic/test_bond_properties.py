@@ -77,13 +77,12 @@ def races(draw: st.DrawFn) -> dict:
 
 
 def _as_toml(raw: dict) -> str:
-    """The generated race as scenario text, ready to become a regression file."""
-    lines = ["[order]", f'kind = "{raw["order"]["kind"]}"', "expires_in = 172800", ""]
+    """The generated race as a scenario file, ready to paste into tests/scenarios/."""
+    lines = ['title = "regression"', "", "[order]", f'kind = "{raw["order"]["kind"]}"']
+    lines.append("expires_in = 172800")
     for step in raw["steps"]:
-        fields = ", ".join(
-            f"{key} = {_toml_value(value)}" for key, value in step.items() if key != "note"
-        )
-        lines.append(f"[[steps]]  # {{ {fields} }}")
+        lines.extend(["", "[[steps]]"])
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in step.items())
     return "\n".join(lines)
 
 
