@@ -1,6 +1,8 @@
 # Two commands for a newcomer; each creates .venv and installs what it needs.
-#   make run    start the daemon (devnet defaults)
+#   make run    start a devnet: local relay + LND simulator + the daemon (Ctrl-C stops it)
 #   make test   run the whole test suite (what CI runs)
+# and, with `make run` going in another terminal (or on its own):
+#   make demo   a scripted trade where two takers race for one order
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -11,9 +13,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: run test lint
+.PHONY: run demo test lint
 run: $(STAMP)
-	$(VENV)/bin/mostro-py run --config config/settings.toml
+	$(VENV)/bin/mostro-py devnet
+
+demo: $(STAMP)
+	$(VENV)/bin/mostro-py devnet demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

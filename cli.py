@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 Handler = Callable[[argparse.Namespace], int]
 
 # subcommands whose own parser reads the remaining arguments
-_PASS_THROUGH = frozenset({"lnsim", "decode", "inspect", "replay"})
+_PASS_THROUGH = frozenset({"lnsim", "decode", "inspect", "replay", "devnet", "health"})
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,14 @@ def _build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the daemon under the supervisor")
     run.add_argument("--config", default="config/settings.toml", help="settings file (TOML)")
     run.set_defaults(handler=_run)
+
+    health = sub.add_parser("health", help="ask a running daemon how it is (exit 0: healthy)",
+                            add_help=False)
+    health.set_defaults(handler=_health)
+
+    devnet = sub.add_parser("devnet", help="relay + LND simulator + daemon on this machine; "
+                            "`devnet demo` runs a scripted two-taker race", add_help=False)
+    devnet.set_defaults(handler=_devnet)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -67,6 +75,22 @@ def _decode(args: argparse.Namespace) -> int:
     from adapters.nostr.protocol.decode_tool import main as decode_main
 
     return decode_main(args.rest, sys.stdin, sys.stdout)
+
+
+def _health(args: argparse.Namespace) -> int:
+    import supervisor
+
+    return supervisor.health_main(args.rest)
+
+
+def _devnet(args: argparse.Namespace) -> int:
+    if args.rest[:1] == ["demo"]:
+        from actors.devnet_demo import demo_main
+
+        return demo_main(args.rest[1:])
+    from actors.devnet import run_main
+
+    return run_main(args.rest)
 
 
 def _run(args: argparse.Namespace) -> int:

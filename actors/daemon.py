@@ -10,6 +10,7 @@ deadlines are re-scheduled; undone effects are re-sent; intake opens last.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from adapters.lnd import messages as ln
 from adapters.lnd.actor import LightningAdapter
 from adapters.nostr import transport
 from adapters.nostr.actor import NostrAdapter, inbox_subscription
-from adapters.nostr.adapter_messages import NostrStarted, StartNostr
+from adapters.nostr.adapter_messages import NostrStarted, NostrStopped, StartNostr, StopNostr
 from storage import repository
 
 from .clock import ClockActor
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
 DIRECTORY_NAME = "mostro-directory"
+# the top-level actors by their field in Peers, in the order they are stopped
+TOP_LEVEL = ("nostr", "lightning", "directory", "clock", "outbox")
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,42 @@ class Daemon:
         if not isinstance(reply, Quiet):
             raise TimeoutError("order actors did not go quiet")
         return reply.handled
+
+    def top_level(self) -> dict[str, Any]:
+        """Field name in Peers → address, for every top-level actor started."""
+        return {name: getattr(self.peers, name) for name in TOP_LEVEL
+                if getattr(self.peers, name) is not None}
+
+    def liveness(self, timeout: float = 5.0) -> dict[str, bool]:
+        """Whether each top-level actor answers a thespian status request (a dead one: None)."""
+        from thespian.system.messages.status import Thespian_ActorStatus, Thespian_StatusReq
+
+        if self.system is None:
+            return {name: False for name in TOP_LEVEL}
+        return {name: isinstance(self.system.ask(address, Thespian_StatusReq(), timeout),
+                                 Thespian_ActorStatus)
+                for name, address in self.top_level().items()}
+
+    def stop_actors(self, timeout: float = 10.0) -> None:
+        """Ask every top-level actor to exit and wait until none answers; the system stays up.
+
+        Used before a restart: the directory's global name is free again only
+        once the old directory is gone.
+        """
+        if self.system is None:
+            return
+        for address in self.top_level().values():
+            self.system.tell(address, ActorExitRequest())
+        deadline = time.monotonic() + timeout
+        while any(self.liveness(timeout=1.0).values()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # exits take a few ms each
+        self.peers = Peers()
+
+    def close_intake(self, timeout: float = 10.0) -> bool:
+        """Close the relay connections (no new requests, no more publishing); True when done."""
+        if self.system is None or self.peers.nostr is None:
+            return False
+        return isinstance(self.system.ask(self.peers.nostr, StopNostr(), timeout), NostrStopped)
 
     def stop(self) -> None:
         if self.system is None:
