@@ -10,6 +10,7 @@ This actor decides nothing about orders: a stale deadline is the order's to igno
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import time
 from datetime import timedelta
@@ -29,7 +30,10 @@ class DeadlineSchedule:
 
     def __init__(self) -> None:
         self._by_order: dict[str, frozenset[Deadline]] = {}
-        self._heap: list[tuple[int, str, Deadline]] = []
+        # (at, insertion number, order, deadline): the number breaks ties, because two
+        # deadlines of one order due in the same second cannot be compared themselves
+        self._heap: list[tuple[int, int, str, Deadline]] = []
+        self._pushed = itertools.count()
 
     def replace(self, order_id: str, deadlines: tuple[Deadline, ...]) -> None:
         wanted = frozenset(deadlines)
@@ -40,12 +44,12 @@ class DeadlineSchedule:
         else:
             self._by_order.pop(order_id, None)
         for deadline in wanted:
-            heapq.heappush(self._heap, (deadline.at, order_id, deadline))
+            heapq.heappush(self._heap, (deadline.at, next(self._pushed), order_id, deadline))
 
     def pop_due(self, now: int) -> list[tuple[str, Deadline]]:
         due: list[tuple[str, Deadline]] = []
         while self._heap and self._heap[0][0] <= now:
-            _, order_id, deadline = heapq.heappop(self._heap)
+            _, _, order_id, deadline = heapq.heappop(self._heap)
             current = self._by_order.get(order_id)
             if current is None or deadline not in current:
                 continue  # superseded by a later ScheduleDeadlines
@@ -59,7 +63,7 @@ class DeadlineSchedule:
 
     def next_at(self) -> int | None:
         while self._heap:
-            at, order_id, deadline = self._heap[0]
+            at, _, order_id, deadline = self._heap[0]
             if deadline in self._by_order.get(order_id, frozenset()):
                 return at
             heapq.heappop(self._heap)
@@ -75,7 +79,7 @@ class ClockActor(Actor):
         self._schedule = DeadlineSchedule()
         self._directory = None
         self._manual_now: int | None = None
-        self._wakeup_pending = False
+        self._armed: set[float] = set()  # wall times of the wakeups asked for and not yet seen
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, RuntimeConfig):
@@ -89,7 +93,7 @@ class ClockActor(Actor):
             self._fire_due()
             self.send(sender, msg)
         elif isinstance(msg, WakeupMessage):
-            self._wakeup_pending = False
+            self._armed.discard(msg.payload)
             self._fire_due()
 
     def _now(self) -> int:
@@ -106,11 +110,21 @@ class ClockActor(Actor):
         self._arm()
 
     def _arm(self) -> None:
-        if self._manual_now is not None or self._wakeup_pending:
+        """Make sure a wakeup comes no later than the earliest deadline.
+
+        A wakeup already asked for a later time does not count: a deadline
+        scheduled after it (a 2-second waiting timeout while the clock sleeps
+        towards a day-long expiry) must not wait for it. Wakeups cannot be
+        canceled, so a superseded one simply finds nothing due.
+        """
+        if self._manual_now is not None:
             return
         next_at = self._schedule.next_at()
         if next_at is None:
             return
-        delay = min(max(next_at - time.time(), 0.0), MAX_SLEEP_SECONDS)
-        self._wakeup_pending = True
-        self.wakeupAfter(timedelta(seconds=delay + 0.05))
+        now = time.time()
+        wake_at = min(max(float(next_at), now), now + MAX_SLEEP_SECONDS) + 0.05
+        if any(armed <= wake_at for armed in self._armed):
+            return
+        self._armed.add(wake_at)
+        self.wakeupAfter(timedelta(seconds=wake_at - now), payload=wake_at)

@@ -36,7 +36,7 @@ from .messages import (
     ScheduleDeadlines,
 )
 from .order_logic.deadlines import deadlines_of
-from .order_store import load_state
+from .order_store import load_states
 from .outbox import OutboxActor
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,10 @@ class Daemon:
             self.system.tell(self.peers.lightning, ln.WatchInvoice(hash_hex, known))
 
     def _reschedule_deadlines(self) -> None:
-        for order_id in repository.live_order_ids():
-            state = load_state(order_id)
+        order_ids = repository.live_order_ids()
+        states = load_states(order_ids)
+        for order_id in order_ids:
+            state = states.get(order_id)
             if state is not None:
                 deadlines = deadlines_of(state, self.settings)
                 self.system.tell(self.peers.clock, ScheduleDeadlines(order_id, deadlines))
@@ -188,8 +190,17 @@ class Daemon:
     def stop(self) -> None:
         if self.system is None:
             return
-        for address in (self.peers.nostr, self.peers.lightning, self.peers.directory,
-                        self.peers.clock, self.peers.outbox):
+        # Inputs first (no new requests, no LND events), then let the order actors finish,
+        # so the directory is not creating an order actor while the system goes down.
+        for address in (self.peers.nostr, self.peers.lightning):
+            if address is not None:
+                self.system.tell(address, ActorExitRequest())
+        if self.peers.directory is not None:
+            try:
+                self.quiesce(timeout=5.0)
+            except TimeoutError:
+                log.warning("order actors still busy at shutdown")
+        for address in (self.peers.directory, self.peers.clock, self.peers.outbox):
             if address is not None:
                 self.system.tell(address, ActorExitRequest())
         if self._own_system:

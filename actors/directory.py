@@ -10,6 +10,7 @@ orders: refusals come from the order logic, except "no such order".
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -52,6 +53,10 @@ class LiveOrder:
     in_flight: int = 0
     last_used: float = 0.0
     terminal: bool = False
+    # sent and not yet confirmed by OrderHandled, oldest first (an actor handles its mailbox
+    # in order): re-sent to a fresh actor if this one dies, so no event dies with it
+    unconfirmed: collections.deque[RouteToOrder] = dataclasses.field(
+        default_factory=collections.deque)
 
 
 class OrderDirectoryActor(Actor):
@@ -141,6 +146,7 @@ class OrderDirectoryActor(Actor):
         self._live.move_to_end(msg.order_id)
         live.in_flight += 1
         live.last_used = time.monotonic()
+        live.unconfirmed.append(msg)
         self.send(live.address, msg)
         self._enforce_cap()
 
@@ -155,6 +161,8 @@ class OrderDirectoryActor(Actor):
         live = self._live.get(msg.order_id)
         if live is not None:
             live.in_flight = max(0, live.in_flight - 1)
+            if live.unconfirmed:
+                live.unconfirmed.popleft()
             live.terminal = msg.terminal
             if msg.terminal and live.in_flight == 0:
                 self._passivate(msg.order_id)
@@ -211,7 +219,10 @@ class OrderDirectoryActor(Actor):
             if live.address == address:
                 log.error("order actor for %s exited unexpectedly; it will be re-activated", order_id)
                 self._live.pop(order_id, None)
-                buffered = self._passivating.pop(order_id, [])
+                # what it had not confirmed, then what waited behind a passivation: the
+                # order's events keep their order (a re-sent one that was in fact decided
+                # meets the order's idempotent rules)
+                buffered = [*live.unconfirmed, *self._passivating.pop(order_id, [])]
                 for msg in buffered:
                     self._deliver(msg, new=False)
                 self._maybe_quiet()

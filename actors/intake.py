@@ -123,7 +123,7 @@ class Intake:
         if index is None:
             return None if full_privacy else _drop("missing-trade-index")
         if user is not None and index >= 1:
-            if index <= (user.last_trade_index or 0):
+            if index <= (user.last_trade_index or 0) and not self._is_bond_retry(request):
                 return IntakeResult(
                     replies=(cant_do(request, CantDoReason.INVALID_TRADE_INDEX),),
                     dropped="trade-index-not-increasing",
@@ -132,6 +132,17 @@ class Intake:
         if user is None and index == 0 and not full_privacy:
             return _drop("trade-index-zero")
         return None
+
+    @staticmethod
+    def _is_bond_retry(request: ClientRequest) -> bool:
+        """BONDS.md §4.1 step 3: a take re-sent by a taker whose bond on the order is still
+        active, with the trade index that take used: the order answers it with the same
+        bolt11 (no trade-index change), so it must reach the order."""
+        message = request.message
+        if message.action not in (Action.TAKE_SELL, Action.TAKE_BUY) or not message.id:
+            return False
+        bond = repository.active_bond_of_taker(message.id, request.sender)
+        return bond is not None and bond.taker_trade_index == message.trade_index
 
     def _dispatch(self, request: ClientRequest, now: int) -> IntakeResult:
         message = request.message

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
-from thespian.actors import Actor
+import peewee
+from thespian.actors import Actor, WakeupMessage
 
 from storage import models, open_database
 
@@ -42,6 +44,10 @@ from .order_logic.model import (
 from .reputation import reputations_for
 
 log = logging.getLogger(__name__)
+
+STORAGE_RETRY_MIN_SECONDS = 0.5
+STORAGE_RETRY_MAX_SECONDS = 30.0
+_STORAGE_RETRY = "storage-retry"
 
 TERMINAL_STATUSES = frozenset(
     {"success", "canceled", "cooperatively-canceled", "canceled-by-admin", "expired",
@@ -91,14 +97,31 @@ class OrderActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self._processor: OrderProcessor | None = None
+        # events waiting for the database (locked, full, I/O error), oldest first
+        self._waiting: list[tuple[RouteToOrder, object]] = []
+        self._retry_delay = STORAGE_RETRY_MIN_SECONDS
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, ActivateOrder):
             self._activate(msg)
         elif isinstance(msg, RouteToOrder):
-            self._route(msg, sender)
+            if self._waiting:  # keep mailbox order behind an event that waits for storage
+                self._waiting.append((msg, sender))
+            else:
+                self._route(msg, sender)
+        elif isinstance(msg, WakeupMessage) and msg.payload == _STORAGE_RETRY:
+            self._retry_waiting()
         elif isinstance(msg, Passivate):
             self.send(sender, Passivated(msg.order_id))
+
+    def _retry_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for index, (msg, sender) in enumerate(waiting):
+            self._route(msg, sender)
+            if self._waiting:  # the database still refuses: keep the rest behind it, in order
+                self._waiting.extend(waiting[index + 1:])
+                return
+        self._retry_delay = STORAGE_RETRY_MIN_SECONDS
 
     def _activate(self, msg: ActivateOrder) -> None:
         if models.database_proxy.obj is None:
@@ -113,6 +136,16 @@ class OrderActor(Actor):
         peers = processor.config.peers
         try:
             ids, changed = processor.handle(msg.event, msg.now)
+        except peewee.OperationalError as error:
+            # Storage trouble (locked by another process, disk full, I/O): nothing was
+            # committed, so the same event is decided again later. Skipping it would lose an
+            # LND event for good (each invoice state is delivered once).
+            log.error("order %s: cannot store the decision for %s (%s); retrying in %.1f s",
+                      processor.order_id, type(msg.event).__name__, error, self._retry_delay)
+            self._waiting.append((msg, sender))
+            self.wakeupAfter(timedelta(seconds=self._retry_delay), payload=_STORAGE_RETRY)
+            self._retry_delay = min(self._retry_delay * 2, STORAGE_RETRY_MAX_SECONDS)
+            return
         except Exception:
             log.exception("order %s: decision for %s failed; event skipped",
                           processor.order_id, type(msg.event).__name__)
@@ -125,4 +158,6 @@ class OrderActor(Actor):
                 self.send(peers.clock, ScheduleDeadlines(state.order.id, deadlines))
         state = processor.state
         status = str(state.order.status) if state else None
-        self.send(sender, OrderHandled(processor.order_id, status, status in TERMINAL_STATUSES))
+        # No order (a refused new-order): nothing to keep alive for.
+        finished = status is None or status in TERMINAL_STATUSES
+        self.send(sender, OrderHandled(processor.order_id, status, finished))

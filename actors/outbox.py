@@ -16,11 +16,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import peewee
 from thespian.actors import Actor, WakeupMessage
 
 from adapters.lnd import messages as ln
 from adapters.nostr import outgoing
-from adapters.nostr.adapter_messages import PublishEvent, PublishResult
+from adapters.nostr.adapter_messages import NostrNotStarted, PublishEvent, PublishResult
 from storage import models, open_database, repository
 
 from . import records_json, reputation
@@ -41,6 +42,9 @@ RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 60.0
 PAYMENT_TIMEOUT_SECONDS = 60
 _ANNOUNCE = "announce"
+_STORAGE_RETRY = "storage-retry"
+STORAGE_RETRY_MIN_SECONDS = 0.5
+STORAGE_RETRY_MAX_SECONDS = 30.0
 
 _INVOICE_EVENTS = {
     ln.InvoiceState.ACCEPTED: model.InvoiceAccepted,
@@ -73,8 +77,38 @@ class OutboxActor(Actor):
         self._wakeup_armed = False
         self._publisher: outgoing.Publisher | None = None
         self._lightning_info: Any = None
+        self._storage_waiting: list[tuple[object, object]] = []
+        self._storage_delay = STORAGE_RETRY_MIN_SECONDS
 
     def receiveMessage(self, msg: object, sender: object) -> None:
+        if isinstance(msg, WakeupMessage) and msg.payload == _STORAGE_RETRY:
+            waiting, self._storage_waiting = self._storage_waiting, []
+            for index, (held, held_sender) in enumerate(waiting):
+                if not self._receive_or_wait(held, held_sender):
+                    self._storage_waiting.extend(waiting[index + 1:])
+                    return
+            self._storage_delay = STORAGE_RETRY_MIN_SECONDS
+        elif self._storage_waiting:  # keep arrival order behind a message waiting for storage
+            self._storage_waiting.append((msg, sender))
+        else:
+            self._receive_or_wait(msg, sender)
+
+    def _receive_or_wait(self, msg: object, sender: object) -> bool:
+        """Handle one message; on a storage error (database locked by another process, disk
+        full) keep it and try again later: dropping it would lose an LND result (a payment
+        that succeeded, a hold invoice's bolt11) or a relay's confirmation for good."""
+        try:
+            self._dispatch(msg, sender)
+            return True
+        except peewee.OperationalError as error:
+            log.error("outbox: cannot use the database for %s (%s); retrying in %.1f s",
+                      type(msg).__name__, error, self._storage_delay)
+            self._storage_waiting.insert(0, (msg, sender))
+            self.wakeupAfter(timedelta(seconds=self._storage_delay), payload=_STORAGE_RETRY)
+            self._storage_delay = min(self._storage_delay * 2, STORAGE_RETRY_MAX_SECONDS)
+            return False
+
+    def _dispatch(self, msg: object, sender: object) -> None:
         if isinstance(msg, RuntimeConfig):
             self._configure(msg)
             self.send(sender, msg)
@@ -90,13 +124,21 @@ class OutboxActor(Actor):
         elif isinstance(msg, ln.EffectDone):
             self._on_lightning_done(msg)
         elif isinstance(msg, ln.EffectFailed):
-            self._on_failed(msg.effect_id, msg.error, msg.retryable)
+            if msg.error_kind == "not_found" and self._is_cancel(msg.effect_id):
+                # LND has no invoice for this hash (its AddHoldInvoice has not run yet):
+                # nothing is held. If it is created later, the order actor cancels it on
+                # HoldInvoiceCreated, so retrying this one could only fail forever.
+                self._mark_done(msg.effect_id)
+            else:
+                self._on_failed(msg.effect_id, msg.error, msg.retryable)
         elif isinstance(msg, ln.InvoiceStateChanged):
             self._on_invoice(msg)
         elif isinstance(msg, ln.PaymentResult):
             self._on_payment(msg)
         elif isinstance(msg, PublishResult):
             self._on_published(msg)
+        elif isinstance(msg, NostrNotStarted):
+            self._on_nostr_not_started(msg)
         elif isinstance(msg, Announce):
             self._lightning_info = msg.lightning_info
             self._announce()
@@ -220,6 +262,18 @@ class OutboxActor(Actor):
         elif msg.effect_id is not None:
             reason = "; ".join(f"{url}: {why}" for url, why in msg.rejected) or "no relay answered"
             self._on_failed(msg.effect_id, reason, retryable=True)
+
+    def _on_nostr_not_started(self, msg: NostrNotStarted) -> None:
+        """A publish that reached the Nostr adapter before its relays were started (undone
+        effects are re-sent at start-up before intake opens): retry it, never drop it."""
+        request = msg.request
+        if isinstance(request, PublishEvent) and request.effect_id is not None:
+            self._on_failed(request.effect_id, "the Nostr adapter is not started yet",
+                            retryable=True)
+
+    def _is_cancel(self, effect_id: Any) -> bool:
+        row = self._row(effect_id)
+        return row is not None and row.effect == "CancelHoldInvoice"
 
     def _row(self, effect_id: Any) -> models.OutboxEffect | None:
         if effect_id is None:

@@ -34,7 +34,9 @@ def reputations_for(
         wanted.update(k for k in (order.master_buyer_pubkey, order.master_seller_pubkey) if k)
     if not wanted:
         return {}
-    rows = models.User.select().where(models.User.pubkey.in_(sorted(wanted)))
+    # Ordered, so the journal records the same context on every database backend.
+    rows = (models.User.select().where(models.User.pubkey.in_(sorted(wanted)))
+            .order_by(models.User.pubkey))
     return {row.pubkey: user_info(row, now) for row in rows}
 
 

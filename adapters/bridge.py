@@ -66,13 +66,16 @@ class ThreadBridge:
     def drain(self) -> list[Any]:
         """Take every item queued so far; called only by the owning actor."""
         if self._can_watch:
-            with self._lock:
-                self._signalled = False
+            # Empty the pipe *before* clearing the flag: the other way round, a `put` between
+            # the two would have its byte swallowed here while leaving the flag set, and every
+            # later `put` would skip writing: the actor would never be woken again.
             try:
                 while os.read(self._read_fd, 4096):
                     pass
             except (BlockingIOError, OSError):
                 pass
+            with self._lock:
+                self._signalled = False
         items: list[Any] = []
         while True:
             try:

@@ -24,6 +24,7 @@ from typing import Any
 from config.rules import Invalid, type_name
 from config.sections import (
     SECTION_CLASSES,
+    ActorsSettings,
     LightningSettings,
     MostroSettings,
     Settings,
@@ -97,6 +98,9 @@ def _cross_checks(sections: Mapping[str, Any]) -> list[Problem]:
             "mostro.min_payment_amount",
             f"must not exceed mostro.max_order_amount ({mostro.max_order_amount}), got {mostro.min_payment_amount}",
         ))
+    actors = sections.get("actors")
+    if isinstance(actors, ActorsSettings):
+        found.extend(Problem(f"actors.{key}", reason) for key, reason in actors.problems())
     lightning = sections.get("lightning")
     if isinstance(lightning, LightningSettings) and (
         lightning.escrow_deadline_margin_blocks >= lightning.hold_invoice_cltv_delta

@@ -269,6 +269,32 @@ class GrpcHost:
 
 
 @dataclass(frozen=True)
+class HostPort:
+    """`host:port` (IPv6 hosts in brackets), or empty when `allow_empty` (the key is unused)."""
+
+    allow_empty: bool = False
+    type_label: str = "string"
+
+    def parse(self, raw: object) -> object | Invalid:
+        if not isinstance(raw, str):
+            return Invalid(f"expected a string, got {type_name(raw)}")
+        text = raw.strip()
+        if not text:
+            return text if self.allow_empty else Invalid("must not be empty")
+        parts = urlsplit("//" + text)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if "://" in text or not parts.hostname or port is None or port == 0 or parts.path:
+            return Invalid(f"expected host:port (e.g. 10.0.0.5:1900), got {raw!r}")
+        return text
+
+    def constraint(self) -> str:
+        return "`host:port` or empty" if self.allow_empty else "`host:port`"
+
+
+@dataclass(frozen=True)
 class DatabaseUrl:
     """`sqlite://relative/path`, `sqlite:///absolute/path` or `postgresql://…`."""
 

@@ -21,6 +21,7 @@ from config.rules import (
     DatabaseUrl,
     FilePath,
     GrpcHost,
+    HostPort,
     Integer,
     NostrSecret,
     OptionalInteger,
@@ -236,6 +237,50 @@ class ActorsSettings:
                                         "Most order actors alive at once; least recently used ones are passivated.")
     order_actor_idle_seconds: int = setting(300, _seconds(),
                                             "An order actor idle this long is passivated, seconds.")
+    convention_leader: str = setting("", HostPort(allow_empty=True),
+                                     "Admin address (host:port) of the convention leader this host joins; "
+                                     "empty: this host is the leader, or runs alone. Needs base multiprocTCPBase.")
+    orders: bool = setting(True, Boolean(), "This host may run order actors.")
+    nostr: bool = setting(True, Boolean(), "This host runs the Nostr adapter (one host of a convention).")
+    lightning: bool = setting(True, Boolean(),
+                              "This host runs the Lightning adapter and the outbox (one host, next to LND).")
+
+    def joins_convention(self) -> bool:
+        """True when this host is a member of another host's convention (not its leader)."""
+        return bool(self.convention_leader)
+
+    def convention_address(self) -> tuple[str, int] | None:
+        """The leader's (host, port), as thespian's `Convention Address.IPv4` takes it; None on a leader."""
+        if not self.convention_leader:
+            return None
+        host, _, port = self.convention_leader.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def host_capabilities(self) -> dict[str, bool]:
+        """What this host offers: `orders`, `nostr`, `lightning`."""
+        return {"orders": self.orders, "nostr": self.nostr, "lightning": self.lightning}
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Contradictions between the keys of this section, as (key, reason); empty when coherent."""
+        found: list[tuple[str, str]] = []
+        if self.convention_leader and self.base != "multiprocTCPBase":
+            found.append(("convention_leader",
+                          f"joining a convention needs base = \"multiprocTCPBase\" (got {self.base!r}); "
+                          "multiprocQueueBase and simpleSystemBase run on one host only"))
+        if not (self.orders or self.nostr or self.lightning):
+            found.append(("orders", "orders, nostr and lightning are all false: this host would run nothing"))
+        elif not self.convention_leader and self.base != "multiprocTCPBase" and not (
+            self.orders and self.nostr and self.lightning
+        ):
+            off = ", ".join(name for name, on in self.host_capabilities().items() if not on)
+            found.append(("base", f"{off} = false leaves work for another host, which needs "
+                                  f"base = \"multiprocTCPBase\" (got {self.base!r})"))
+        if self.convention_address() is not None:
+            host, port = self.convention_address()  # type: ignore[misc]
+            if host in ("127.0.0.1", "localhost", "::1") and port == self.admin_port:
+                found.append(("convention_leader",
+                              f"points at this host's own admin port {port}; leave it empty on the leader"))
+        return found
 
 
 @dataclass(frozen=True)

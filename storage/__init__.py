@@ -21,7 +21,13 @@ from storage.migrations import MIGRATIONS, migrate, schema_versions
 
 
 def write_transaction() -> peewee._atomic:
-    """One transaction (SQLite: `BEGIN IMMEDIATE`) on the bound database; nests as a savepoint."""
+    """One transaction on the bound database; nests as a savepoint.
+
+    SQLite: `BEGIN IMMEDIATE`, so writers queue for the file's lock. PostgreSQL:
+    READ COMMITTED, so decisions for different orders commit in parallel; a
+    row several orders share is read with `repository.lock_user` (held until
+    commit), never read-then-written unlocked.
+    """
     return database_proxy.atomic()
 
 

@@ -4,12 +4,17 @@ SQLite (the default) is opened in WAL mode with a busy timeout and foreign
 keys on, and every transaction starts `BEGIN IMMEDIATE`: several actor
 processes write to the same file, and taking the write lock up front turns
 a would-be deadlock between two upgrading readers into a short wait.
-PostgreSQL is opened by URL for multi-host setups.
+PostgreSQL is opened by URL for multi-host setups: autocommit outside
+transactions, READ COMMITTED inside them (rows several orders share are
+locked by `storage.repository.lock_user`), and a connection the server
+dropped is replaced on the next statement.
 
 This module knows no tables; models and migrations do.
 """
 
 from __future__ import annotations
+
+import os
 
 import peewee
 
@@ -19,6 +24,60 @@ from storage.url import PostgresLocation, SqliteLocation, parse_database_url
 BUSY_TIMEOUT_MS = 5000
 
 database_proxy = peewee.DatabaseProxy()
+
+# Connections a forked child inherited: never used, never closed (closing one from the
+# child could release or checkpoint what belongs to the parent), only kept from the GC.
+_inherited_connections: list[object] = []
+
+
+def _forget_connection_in_child() -> None:
+    """A forked process (every thespian multiprocess actor) opens its own connection.
+
+    SQLite forbids carrying an open connection across ``fork()``: the parent's lock
+    and WAL state would be shared by two processes. Peewee reconnects lazily, so
+    dropping the inherited state is enough; the database stays bound to the proxy.
+    """
+    database = database_proxy.obj
+    if database is None:
+        return
+    state = database._state
+    if state.conn is not None:
+        _inherited_connections.append(state.conn)
+    state.reset()
+
+
+os.register_at_fork(after_in_child=_forget_connection_in_child)
+
+
+class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """PostgreSQL that replaces a connection the server dropped (restart, failover, idle kill).
+
+    The statement that meets the dead connection fails as usual (an
+    OperationalError, which the order actor retries); nothing is retried
+    behind the caller's back except `BEGIN`, which has done nothing yet.
+    After that, the next statement outside a transaction gets a new
+    connection instead of failing forever on the old one. The rollback of a
+    transaction whose session died runs on the new connection, where it is a
+    no-op: the server already rolled the dead session back.
+    """
+
+    def _connection_lost(self) -> bool:
+        state = self._state
+        return not state.closed and bool(getattr(state.conn, "closed", 0))
+
+    def cursor(self, named_cursor=None):  # type: ignore[no-untyped-def]
+        if self._connection_lost() and not self.in_transaction():
+            self._state.reset()  # libpq already closed it; peewee reconnects lazily
+        return super().cursor(named_cursor)
+
+    def begin(self, isolation_level=None):  # type: ignore[no-untyped-def]
+        try:
+            super().begin(isolation_level)
+        except (peewee.OperationalError, peewee.InterfaceError):
+            if not self._connection_lost():
+                raise
+            self._state.reset()
+            super().begin(isolation_level)
 
 
 class DatabaseUrlError(ValueError):
@@ -42,7 +101,7 @@ def connect_database(url: str) -> peewee.Database:
             lock_type="IMMEDIATE",
         )
     assert isinstance(location, PostgresLocation)
-    return peewee.PostgresqlDatabase(
+    return ReconnectingPostgresqlDatabase(
         location.database,
         user=location.user,
         password=location.password,

@@ -230,11 +230,51 @@ def _v2_bond_expiry_and_notice(db: peewee.Database) -> None:
                 "INTEGER NOT NULL DEFAULT FALSE", "BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+# --- version 3: bond creation order (ours) ---
+
+def _v3_bond_creation_order(db: peewee.Database) -> None:
+    # Bonds made in the same second tie on created_at, and a uuid is no tiebreak: the
+    # database numbers each bond as it is inserted, so "oldest first" is the order the
+    # order actor made them in, after a reload, on either backend.
+    if is_sqlite(db):
+        # rowid already is the insertion order (bonds are never deleted); a trigger copies it.
+        db.execute_sql('ALTER TABLE "bonds" ADD COLUMN "created_seq" INTEGER')
+        db.execute_sql('UPDATE "bonds" SET "created_seq" = rowid')
+        db.execute_sql(
+            'CREATE TRIGGER "bonds_created_seq" AFTER INSERT ON "bonds" '
+            'WHEN NEW."created_seq" IS NULL BEGIN '
+            'UPDATE "bonds" SET "created_seq" = NEW.rowid WHERE rowid = NEW.rowid; END'
+        )
+        return
+    # PostgreSQL keeps no insertion order: existing rows are numbered by (created_at, id),
+    # the order they were listed in so far; new rows take the next value of a sequence.
+    db.execute_sql('ALTER TABLE "bonds" ADD COLUMN "created_seq" BIGINT')
+    db.execute_sql(
+        'UPDATE "bonds" SET "created_seq" = numbered.n FROM ('
+        'SELECT "id", row_number() OVER (ORDER BY "created_at", "id") AS n FROM "bonds"'
+        ') AS numbered WHERE "bonds"."id" = numbered."id"'
+    )
+    db.execute_sql('CREATE SEQUENCE "bonds_created_seq_seq" OWNED BY "bonds"."created_seq"')
+    db.execute_sql(
+        "SELECT setval('bonds_created_seq_seq', "
+        'COALESCE((SELECT MAX("created_seq") FROM "bonds"), 0) + 1, false)'
+    )
+    db.execute_sql(
+        "ALTER TABLE \"bonds\" ALTER COLUMN \"created_seq\" SET DEFAULT nextval('bonds_created_seq_seq')"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: orders, users, disputes, bonds, outbox, journal, seen_events",
               _v1_initial_schema),
     Migration(2, "bonds.expires_at, bonds.canceled_notice_sent", _v2_bond_expiry_and_notice),
+    Migration(3, "bonds.created_seq: creation order, numbered by the database", _v3_bond_creation_order),
 )
+
+
+# PostgreSQL advisory lock taken while creating `schema_version` (any fixed 64-bit number
+# no other code of this database uses; this one spells "mostro-m" in ASCII).
+MIGRATION_LOCK_KEY = 0x6D6F7374726F2D6D
 
 
 class _SchemaVersion(peewee.Model):
@@ -258,12 +298,18 @@ def migrate(db: peewee.Database, now: int | None = None) -> list[int]:
     """Apply every missing migration, each in its own transaction; returns the versions applied now.
 
     Re-running is a no-op returning `[]`. Two processes migrating at once
-    serialise on the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL
-    `LOCK TABLE`) and the second finds the work done.
+    serialise on the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL an
+    advisory lock, then `LOCK TABLE`) and the second finds the work done.
     """
     applied_now: list[int] = []
     with db.bind_ctx([_SchemaVersion]):
-        db.create_tables([_SchemaVersion], safe=True)
+        with db.atomic():
+            if not is_sqlite(db):
+                # CREATE TABLE IF NOT EXISTS is not atomic on PostgreSQL: two processes may both
+                # see no table and one fails on pg_type's unique index. The lock ends with the
+                # transaction; the steps below are serialised by LOCK TABLE.
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            db.create_tables([_SchemaVersion], safe=True)
         for migration in MIGRATIONS:
             with db.atomic():
                 if not is_sqlite(db):

@@ -3,7 +3,8 @@
 Column names are exactly those of the specs (ORDER_FLOW.md §2, BONDS.md
 §3.2, plus bond `expires_at` and `canceled_notice_sent` that the order logic
 keeps); UUIDs are 36-character strings, timestamps integer Unix seconds, and
-bond `state` holds the kebab-case BondState values. The tables themselves
+bond `state` holds the kebab-case BondState values; bond `created_seq` (ours) is
+numbered by the database and orders bonds made in the same second. The tables themselves
 are created by `storage.migrations` (a test checks these models match what
 the migrations build). Foreign keys are plain id columns so each attribute
 is the column (`bond.order_id`), with the constraint declared in the DDL.
@@ -157,6 +158,9 @@ class Bond(_Base):
     # its taker was already sent `canceled` (so a restart never repeats it, I7)
     expires_at = peewee.BigIntegerField(null=True)
     canceled_notice_sent = peewee.BooleanField(default=False)
+    # (ours) creation order, numbered by the database on insert (leave it out when inserting):
+    # the tiebreak of created_at, since bonds of one race are often made in the same second
+    created_seq = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "bonds"

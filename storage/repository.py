@@ -4,7 +4,10 @@ Queries live here and nowhere else. Rules the order logic relies on:
 bonds are always looked up *scoped* — by order and taker pubkey, by hash, by
 state — never as "the" bond of an order, because several takers may race on
 one order (BONDS.md §1); lists come back in a stable order (`created_at`,
-then id), so replays see the same sequence.
+then creation order, then id), so replays see the same sequence on either
+backend. Rows that several orders share (users) are read for update with
+`lock_user`, so two decisions committing at once on PostgreSQL never lose
+each other's change.
 
 Functions here do not decide anything and do not open transactions, except
 where one statement must be atomic by itself; the order actor wraps a
@@ -21,7 +24,7 @@ from typing import Any, NamedTuple
 
 import peewee
 
-from storage.database import database_proxy
+from storage.database import database_proxy, is_sqlite
 from storage.models import Bond, Dispute, JournalEntry, Order, OutboxEffect, SeenEvent, User
 
 # BondState values (kebab-case, as stored) that still hold or may hold an HTLC.
@@ -43,6 +46,11 @@ TERMINAL_ORDER_STATUSES = (
 # restore-session leaves these out: terminal ones, and disputed orders (listed as disputes).
 RESTORE_EXCLUDED_ORDER_STATUSES = (*TERMINAL_ORDER_STATUSES, "dispute")
 OPEN_DISPUTE_STATUSES = ("initiated", "in-progress")
+
+
+# Oldest first: bonds of one race are often made in the same second, and `created_seq`
+# (numbered by the database on insert) keeps them in the order they were made.
+BOND_ORDER = (Bond.created_at, Bond.created_seq, Bond.id)
 
 
 def _now(now: int | None) -> int:
@@ -90,7 +98,7 @@ def upsert_order(row: Mapping[str, Any]) -> None:
 
 def bonds_of_order(order_id: str) -> list[Bond]:
     """Every bond of the order, whatever its state, oldest first."""
-    return list(Bond.select().where(Bond.order_id == order_id).order_by(Bond.created_at, Bond.id))
+    return list(Bond.select().where(Bond.order_id == order_id).order_by(*BOND_ORDER))
 
 
 def active_bonds_of_order(order_id: str, role: str | None = None) -> list[Bond]:
@@ -98,7 +106,7 @@ def active_bonds_of_order(order_id: str, role: str | None = None) -> list[Bond]:
     query = Bond.select().where((Bond.order_id == order_id) & Bond.state.in_(ACTIVE_BOND_STATES))
     if role is not None:
         query = query.where(Bond.role == role)
-    return list(query.order_by(Bond.created_at, Bond.id))
+    return list(query.order_by(*BOND_ORDER))
 
 
 def active_bond_of_taker(order_id: str, pubkey: str) -> Bond | None:
@@ -111,7 +119,7 @@ def active_bond_of_taker(order_id: str, pubkey: str) -> Bond | None:
             & (Bond.role == ROLE_TAKER)
             & Bond.state.in_(ACTIVE_BOND_STATES)
         )
-        .order_by(Bond.created_at, Bond.id)
+        .order_by(*BOND_ORDER)
         .first()
     )
 
@@ -125,7 +133,7 @@ def find_bond(bond_id: str) -> Bond | None:
 
 
 def bonds_by_state(*states: str) -> list[Bond]:
-    return list(Bond.select().where(Bond.state.in_(states)).order_by(Bond.created_at, Bond.id))
+    return list(Bond.select().where(Bond.state.in_(states)).order_by(*BOND_ORDER))
 
 
 def active_bonds() -> list[Bond]:
@@ -134,7 +142,13 @@ def active_bonds() -> list[Bond]:
 
 
 def upsert_bond(row: Mapping[str, Any]) -> None:
-    """Write a whole bond row (every column, as `as_dict` gives them)."""
+    """Write a whole bond row (every column, as `as_dict` gives them).
+
+    A row without `created_seq` (or with None) is numbered by the database when
+    inserted and keeps its number when overwritten.
+    """
+    if row.get("created_seq") is None:
+        row = {name: value for name, value in row.items() if name != "created_seq"}
     _upsert(Bond, row)
 
 
@@ -171,7 +185,7 @@ def open_hold_invoices() -> list[OpenInvoice]:
     bonds = (
         Bond.select(Bond.hash, Bond.invoice_state)
         .where(Bond.hash.is_null(False) & (Bond.state.in_(ACTIVE_BOND_STATES) | unconfirmed_release))
-        .order_by(Bond.created_at, Bond.id)
+        .order_by(*BOND_ORDER)
     )
     return [OpenInvoice(order.hash, None) for order in escrows] + [
         OpenInvoice(bond.hash, bond.invoice_state) for bond in bonds
@@ -307,6 +321,26 @@ def find_user(pubkey: str) -> User | None:
 
 def upsert_user(row: Mapping[str, Any]) -> None:
     _upsert(User, row)
+
+
+def ensure_user(pubkey: str, now: int | None = None) -> None:
+    """Create the user row with its defaults unless it exists (a concurrent creation is no error)."""
+    User.insert(pubkey=pubkey, created_at=_now(now)).on_conflict_ignore().execute()
+
+
+def lock_user(pubkey: str) -> User | None:
+    """The user row, held until the transaction ends, for a read-modify-write.
+
+    PostgreSQL: `SELECT … FOR UPDATE`, so a concurrent decision on another
+    order waits instead of overwriting this one's change (call it inside a
+    transaction, and lock several users in sorted order so two decisions
+    cannot deadlock). SQLite: a plain read, as `BEGIN IMMEDIATE` already holds
+    the database's write lock.
+    """
+    query = User.select().where(User.pubkey == pubkey)
+    if not is_sqlite(database_proxy.obj):
+        query = query.for_update()
+    return query.first()
 
 
 def dispute_of_order(order_id: str) -> Dispute | None:

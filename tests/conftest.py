@@ -6,6 +6,8 @@ several areas need is registered here.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,3 +36,30 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
 @pytest.fixture
 def shared_testdata() -> Path:
     return SHARED_TESTDATA
+
+
+def _stray_actor_processes() -> list[int]:
+    """Thespian actor processes of this test run (same process group) still alive."""
+    own_group = os.getpgid(0)
+    strays = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            if b"ActorAddr-(" in cmdline and os.getpgid(int(entry.name)) == own_group:
+                strays.append(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return strays
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave no actor process behind: a child created while its system was shutting down
+    can outlive it (thespian children do not notice a dead parent) and hold the run's
+    output pipe open."""
+    for pid in _stray_actor_processes():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

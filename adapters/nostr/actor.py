@@ -33,6 +33,7 @@ from adapters.nostr.adapter_messages import (
     Addressed,
     InboundEvent,
     InboundHandler,
+    InjectRelayMessages,
     NostrNotStarted,
     NostrStarted,
     NostrStopped,
@@ -120,6 +121,9 @@ class NostrAdapter(Actor):
                 self.send(sender, NostrNotStarted(message))
             else:
                 self._pool.subscribe(message.subscription)
+        elif isinstance(message, InjectRelayMessages) and self._pool is not None:
+            for text in message.messages:  # benchmarks: the receive path without a socket
+                self._pool.feed(message.relay_url, text)
         elif isinstance(message, StopNostr):
             self._stop()
             self.send(sender, NostrStopped())

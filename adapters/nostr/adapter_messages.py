@@ -50,6 +50,15 @@ class StartNostr:
 
 
 @dataclass(frozen=True)
+class InjectRelayMessages:
+    """Benchmarks and tests only: raw relay messages (e.g. `["EVENT", sub_id, event]` JSON) the
+    pool handles as if `relay_url` (one of its relays) had sent them; no reply."""
+
+    relay_url: str
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NostrStarted:
     """Reply to StartNostr: the pool runs (connections are still being made)."""
 

@@ -246,6 +246,14 @@ class RelayPool:
         self._call(self._publish, event_id, raw, token)
         return event_id
 
+    def feed(self, url: str, text: str) -> None:
+        """Handle `text` as if relay `url` had just sent it (benchmarks and tests only).
+
+        It takes the same path as a message read from the socket (parse, subscription check,
+        de-duplication, verification, the seen hook, `on_event`), minus the network.
+        """
+        self._call(self._on_message, self._relays[url], text)
+
     def connected_relays(self) -> frozenset[str]:
         return frozenset(self._connected)
 

@@ -7,6 +7,7 @@ thespian base indirectly: ``@pytest.mark.parametrize("stack", [...], indirect=Tr
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from thespian.actors import ActorSystem
 
 from actors.daemon import Daemon
 from adapters.lnd.sim.wallet import Wallet
@@ -86,7 +88,7 @@ def stack_factory(tmp_path: Path, relay: RelayProcess, lnsim: LnSimHandle
     def start(base: str = "simpleSystemBase", **overrides: dict[str, Any]) -> Stack:
         settings = make_settings(tmp_path, relay.url, lnsim, base, **overrides)
         migrate(open_database(settings.database.url))
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, system=clean_actor_system(base, settings))
         stack = Stack(daemon, relay, lnsim, settings)
         stacks.append(stack)
         daemon.start()
@@ -98,7 +100,33 @@ def stack_factory(tmp_path: Path, relay: RelayProcess, lnsim: LnSimHandle
             client.close()
         for wallet in stack.wallets:
             wallet.close()
+        system = stack.daemon.system
         stack.daemon.stop()
+        if system is not None and stack.daemon.system is not None:  # ours, not the daemon's
+            system.shutdown()
+
+
+# Modules every actor process needs, imported once in the fork server instead of per actor.
+ACTOR_MODULES = ["actors.daemon", "actors.order_actor", "adapters.lnd.actor",
+                 "adapters.nostr.actor"]
+
+
+def clean_actor_system(base: str, settings: Any) -> ActorSystem | None:
+    """A multiprocess actor system whose actors fork from a clean fork server (None: simple base).
+
+    This test process runs the LND simulator's gRPC servers and the wallets'
+    streams in threads, and gRPC cannot be used in a child forked while its
+    threads are busy ("skipping fork() handlers"): the Lightning adapter forked
+    from here would sometimes never see an invoice or payment update. The
+    supervisor creates its actor system before its process touches gRPC; here
+    the "forkserver" start method gives every actor the same clean start.
+    """
+    if base == "simpleSystemBase":
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(ACTOR_MODULES)
+    return ActorSystem(base, {"Admin Port": settings.actors.admin_port,
+                              "Process Startup Method": "forkserver"})
 
 
 @pytest.fixture

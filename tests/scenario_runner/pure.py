@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.order_logic import taker_bonds
+from actors.order_logic.deadlines import deadlines_of
 from actors.order_logic.decide import decide
-from actors.order_logic.fees import mostro_fee
 from actors.order_logic.invariants import BondHistory, check_invariants
 from actors.order_logic.model import (
     AddHoldInvoice,
@@ -37,7 +37,6 @@ from actors.order_logic.model import (
     Decision,
     DecisionContext,
     Effect,
-    OrderRecord,
     OrderState,
     PaymentSucceeded,
     PriceSnapshot,
@@ -46,12 +45,14 @@ from actors.order_logic.model import (
     SendPayment,
     SettleHoldInvoice,
 )
-from adapters.nostr.protocol.enums import Action, Kind, Status
-from adapters.nostr.protocol.payloads import Amount, CantDo, Message, PaymentRequest
+from adapters.nostr.protocol.enums import Action, Kind
+from adapters.nostr.protocol.payloads import Amount, Message, PaymentRequest
 
 from .expectations import Observed, check_expectations
 from .fake_lnd import FakeLnd
 from .format import Scenario, Step
+from .initial import MAKER_BOND_MEMO, MAKER_BOND_SATS, initial_order, locked_maker_bond
+from .observe import observe_order
 from .state_codec import dump_state, load_state
 
 START = 1_700_000_000
@@ -148,58 +149,32 @@ class PureRun:
     def _initial_state(self) -> OrderState:
         spec = self.scenario.order
         maker = self.party(spec.maker)
-        kind = Kind(spec.kind)
-        maker_side = (
-            {
-                "seller_pubkey": maker.pubkey,
-                "master_seller_pubkey": maker.identity,
-                "trade_index_seller": 1,
-            }
-            if kind == Kind.SELL
-            else {
-                "buyer_pubkey": maker.pubkey,
-                "master_buyer_pubkey": maker.identity,
-                "trade_index_buyer": 1,
-            }
-        )
-        order = OrderRecord(
-            id=str(uuid.UUID(_hex(f"order:{self.scenario.name}")[:32])),
-            kind=kind,
-            status=Status.PENDING,
-            creator_pubkey=maker.pubkey,
-            fiat_code=spec.fiat_code,
-            payment_method=spec.payment_method,
-            amount=spec.amount,
-            fiat_amount=spec.fiat_amount,
-            min_amount=spec.min_amount,
-            max_amount=spec.max_amount,
-            premium=spec.premium,
-            price_from_api=spec.amount == 0,
-            fee=mostro_fee(spec.amount, self.settings.mostro.fee) if spec.amount > 0 else 0,
-            created_at=self.now,
-            expires_at=self.now + spec.expires_in,
-            **maker_side,
+        order = initial_order(
+            spec,
+            self.settings,
+            order_id=str(uuid.UUID(_hex(f"order:{self.scenario.name}")[:32])),
+            maker_pubkey=maker.pubkey,
+            maker_identity=maker.identity,
+            now=self.now,
         )
         bonds: tuple[BondRecord, ...] = ()
         if spec.maker_bond == "locked":
             preimage = _hex(f"maker-bond:{self.scenario.name}")
             bond_hash = hashlib.sha256(bytes.fromhex(preimage)).hexdigest()
-            self.lnd.add_hold_invoice(AddHoldInvoice(bond_hash, 1000, "mostro bond maker", 144))
-            self.lnd.pay(bond_hash)
-            maker_bond = BondRecord(
-                id=str(uuid.UUID(_hex(f"maker-bond-id:{self.scenario.name}")[:32])),
-                order_id=order.id,
-                pubkey=maker.pubkey,
-                role=BondRole.MAKER,
-                amount_sats=1000,
-                state=BondState.LOCKED,
-                hash=bond_hash,
-                preimage=preimage,
-                created_at=self.now,
-                locked_at=self.now,
-                invoice_state="accepted",
+            self.lnd.add_hold_invoice(
+                AddHoldInvoice(bond_hash, MAKER_BOND_SATS, MAKER_BOND_MEMO, 144)
             )
-            bonds = (maker_bond,)
+            self.lnd.pay(bond_hash)
+            bonds = (
+                locked_maker_bond(
+                    bond_id=str(uuid.UUID(_hex(f"maker-bond-id:{self.scenario.name}")[:32])),
+                    order_id=order.id,
+                    maker_pubkey=maker.pubkey,
+                    preimage=preimage,
+                    payment_hash=bond_hash,
+                    now=self.now,
+                ),
+            )
         self.history.last_published = "pending"  # the new-order publication
         return OrderState(order, bonds)
 
@@ -384,9 +359,18 @@ class PureRun:
             self.deliver(*self.lnd.expire(bond.hash))
 
     def _op_expire_order(self) -> None:
+        """The clock passes the order's expires_at: every deadline due by then fires, in time
+        order, as the Clock actor fires them (a bond invoice sized to end with the order
+        expires one second before the order's PENDING_EXPIRY)."""
         at = self.state.order.expires_at + 1
         self.now = max(self.now, at)
-        self.deliver(DeadlineReached(Deadline(DeadlineKind.PENDING_EXPIRY, at)))
+        due = sorted(
+            (d for d in deadlines_of(self.state, self.settings)
+             if d.at <= at and d.kind == DeadlineKind.BOND_EXPIRY),
+            key=lambda d: d.at,
+        )
+        self.deliver(*(DeadlineReached(d) for d in due),
+                     DeadlineReached(Deadline(DeadlineKind.PENDING_EXPIRY, at)))
 
     def _op_timeout(self) -> None:
         at = self.state.order.taken_at + self.settings.mostro.expiration_seconds + 1
@@ -466,44 +450,18 @@ class PureRun:
         return pubkey
 
     def observe(self) -> Observed:
-        order = self.state.order
-        observed = Observed(status=str(order.status), published=self.history.last_published)
-        for bond in self.state.bonds:
-            if bond.role != BondRole.TAKER:
-                continue
-            name = self.name_of(bond.pubkey) or bond.pubkey
-            observed.bonds.setdefault(name, []).append(str(bond.state))
-            observed.bond_amounts.setdefault(name, []).append(bond.amount_sats)
-            observed.htlc[name] = self.lnd.state_of(bond.hash)
-        for pubkey, messages in self.inbox.items():
-            name = self.name_of(pubkey) or pubkey
-            shown = observed.messages.setdefault(name, [])
-            for message in messages:
-                if message.action == Action.CANT_DO and isinstance(message.payload, CantDo):
-                    shown.append(f"cant-do:{message.payload.reason}")
-                else:
-                    shown.append(str(message.action))
-                if message.action == Action.PAY_BOND_INVOICE and isinstance(
-                    message.payload, PaymentRequest
-                ):
-                    observed.bond_bolt11s.setdefault(name, []).append(message.payload.invoice)
-        taker_pubkey = order.buyer_pubkey if order.kind == Kind.SELL else order.seller_pubkey
-        taker_identity = (
-            order.master_buyer_pubkey if order.kind == Kind.SELL else order.master_seller_pubkey
+        messages: dict[str, list[Message]] = {}
+        for pubkey, received in self.inbox.items():
+            messages.setdefault(self.name_of(pubkey) or pubkey, []).extend(received)
+        return observe_order(
+            self.state,
+            name_of=self.name_of,
+            messages=messages,
+            htlc_of=self.lnd.state_of,
+            published=self.history.last_published,
+            payment_failed=self.payment_failed,
+            bond_invoices=len(self.bond_invoices),
         )
-        if taker_pubkey is not None:
-            observed.taker = {
-                "party": self.name_of(taker_pubkey),
-                "identity": self.name_of(taker_identity),
-                "fiat_amount": order.fiat_amount,
-                "amount": order.amount,
-                "fee": order.fee,
-                "dev_fee": order.dev_fee,
-                "buyer_invoice": order.buyer_invoice,
-            }
-        observed.payment_failed = list(self.payment_failed)
-        observed.bond_invoices = len(self.bond_invoices)
-        return observed
 
     def check(self, where: str, expect: Mapping[str, Any] | None, *, final: bool) -> None:
         quiet = final and not self.lnd.cancel_fails and not self.outbox

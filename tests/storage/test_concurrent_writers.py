@@ -1,4 +1,7 @@
-"""Several processes writing one SQLite file at once: WAL + busy timeout + BEGIN IMMEDIATE lose nothing."""
+"""Several processes writing one database at once lose nothing.
+
+SQLite: WAL + busy timeout + BEGIN IMMEDIATE; PostgreSQL: row locks and ON CONFLICT.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ db.close()
 """
 
 
-def test_parallel_writers(db: peewee.Database, sqlite_url: str) -> None:
+def test_parallel_writers(db: peewee.Database, migrated_url: str) -> None:
     repo_root = Path(storage.__file__).resolve().parents[1]
     writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, sqlite_url, str(w)], cwd=repo_root,
+        subprocess.Popen([sys.executable, "-c", _WRITER, migrated_url, str(w)], cwd=repo_root,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for w in range(4)
     ]

@@ -22,23 +22,25 @@ def test_versions_are_consecutive_from_one() -> None:
     assert all(m.name for m in MIGRATIONS)
 
 
-def test_migrate_from_empty_then_again(sqlite_url: str) -> None:
-    database = storage.open_database(sqlite_url)
+def test_migrate_from_empty_then_again(database_url: str) -> None:
+    database = storage.open_database(database_url)
     assert storage.schema_versions(database) == []
     assert storage.migrate(database) == [m.version for m in MIGRATIONS]
     assert TABLES | {"schema_version"} <= set(database.get_tables())
     assert storage.migrate(database) == []
     assert storage.schema_versions(database) == [m.version for m in MIGRATIONS]
     database.close()
-    reopened = storage.open_database(sqlite_url)
+    reopened = storage.open_database(database_url)
     assert storage.migrate(reopened) == []
     reopened.close()
 
 
-def test_sqlite_connection_settings(db: peewee.Database) -> None:
+def test_sqlite_connection_settings(sqlite_url: str) -> None:
+    db = storage.open_database(sqlite_url)
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == storage.BUSY_TIMEOUT_MS
     assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.close()
 
 
 def test_models_match_the_migrated_schema(db: peewee.Database) -> None:
@@ -74,9 +76,9 @@ _MIGRATE_AND_PRINT = (
 )
 
 
-def test_concurrent_migrations_apply_each_version_once(tmp_path: Path) -> None:
-    """Four processes start at once on an empty file: each version is applied exactly once."""
-    url = f"sqlite:///{tmp_path / 'raced.db'}"
+def test_concurrent_migrations_apply_each_version_once(database_url: str) -> None:
+    """Four processes start at once on an empty database: each version is applied exactly once."""
+    url = database_url
     repo_root = Path(storage.__file__).resolve().parents[1]
     children = [
         subprocess.Popen([sys.executable, "-c", _MIGRATE_AND_PRINT, url], cwd=repo_root,
@@ -162,21 +164,55 @@ def test_a_failed_step_leaves_no_trace_and_is_retried(
 
 
 def test_upgrade_from_version_one_keeps_rows(
-    sqlite_url: str, rows: dict, monkeypatch: pytest.MonkeyPatch,
+    database_url: str, rows: dict, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from storage import migrations, repository
 
-    database = storage.open_database(sqlite_url)
+    database = storage.open_database(database_url)
     with monkeypatch.context() as patch:
         patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
         assert storage.migrate(database) == [1]
     repository.upsert_order(rows["order"])
+    mark = database.param  # ? on SQLite, %s on PostgreSQL
     database.execute_sql(
         "INSERT INTO bonds (id, order_id, pubkey, role, amount_sats, state, created_at)"
-        " VALUES (?, ?, ?, 'taker', 1000, 'requested', 5)",
+        f" VALUES ({mark}, {mark}, {mark}, 'taker', 1000, 'requested', 5)",
         (rows["bond"]["id"], rows["order"]["id"], rows["bond"]["pubkey"]),
     )
     assert storage.migrate(database) == [m.version for m in MIGRATIONS[1:]]
     bond = repository.find_bond(rows["bond"]["id"])
     assert (bond.amount_sats, bond.expires_at, bond.canceled_notice_sent) == (1000, None, False)
+    database.close()
+
+
+def test_upgrade_to_creation_order_numbers_old_bonds_and_new_ones_follow(
+    database_url: str, rows: dict, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """v3 numbers bonds stored before it (SQLite: as inserted; PostgreSQL: by created_at, id);
+    bonds inserted after it are numbered by the database, after every older one."""
+    from storage import migrations, repository
+
+    database = storage.open_database(database_url)
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:2])
+        assert storage.migrate(database) == [1, 2]
+    repository.upsert_order(rows["order"])
+    mark = database.param
+    old_ids = [f"0000000{n}-0000-4000-8000-000000000000" for n in (2, 1)]  # inserted against uuid order
+    for n, bond_id in enumerate(old_ids):
+        database.execute_sql(
+            "INSERT INTO bonds (id, order_id, pubkey, role, amount_sats, state, created_at, hash)"
+            f" VALUES ({mark}, {mark}, {mark}, 'taker', 1000, 'requested', 5, {mark})",
+            (bond_id, rows["order"]["id"], rows["bond"]["pubkey"], f"{n:064x}"),
+        )
+    assert storage.migrate(database) == [m.version for m in MIGRATIONS[2:]]
+    new = dict(rows["bond"], id="00000000-0000-4000-8000-000000000000", created_at=5, created_seq=None)
+    repository.upsert_bond(new)
+    listed = [bond.id for bond in repository.bonds_of_order(rows["order"]["id"])]
+    old_order = old_ids if storage.database.is_sqlite(database) else sorted(old_ids)
+    assert listed == [*old_order, new["id"]]
+    seqs = [bond.created_seq for bond in repository.bonds_of_order(rows["order"]["id"])]
+    assert None not in seqs and seqs == sorted(seqs) and len(set(seqs)) == 3
+    repository.upsert_bond(dict(new, state="released"))  # overwriting keeps the number
+    assert repository.find_bond(new["id"]).created_seq == seqs[-1]
     database.close()

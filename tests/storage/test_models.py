@@ -73,7 +73,7 @@ def test_sql_defaults_fill_raw_inserts(db: peewee.Database) -> None:
     """Columns with defaults also default in the DDL (Mostro's schema does), not only in Python."""
     db.execute_sql(
         "INSERT INTO orders (id, kind, creator_pubkey, status, payment_method, fiat_code, created_at, expires_at)"
-        " VALUES ('00000000-0000-4000-8000-000000000002', 'sell', ?, 'pending', 'cash', 'USD', 1, 2)",
+        f" VALUES ('00000000-0000-4000-8000-000000000002', 'sell', {db.param}, 'pending', 'cash', 'USD', 1, 2)",
         ("bb" * 32,),
     )
     stored = repository.find_order("00000000-0000-4000-8000-000000000002")
