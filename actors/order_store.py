@@ -109,7 +109,7 @@ def load_states(order_ids: list[str], chunk: int = 500) -> dict[str, OrderState]
         ids = order_ids[first:first + chunk]
         bonds: dict[str, list[BondRecord]] = {}
         for bond in (models.Bond.select().where(models.Bond.order_id.in_(ids))
-                     .order_by(models.Bond.created_at, models.Bond.id)):
+                     .order_by(*repository.BOND_ORDER)):  # the same order as load_state
             bonds.setdefault(bond.order_id, []).append(_bond_record(bond))
         disputes: dict[str, DisputeRecord] = {}
         for dispute in models.Dispute.select().where(models.Dispute.order_id.in_(ids)):

@@ -315,15 +315,20 @@ class ActorRun:
         """Racers who paid at the same moment are interchangeable: the file names the first
         payer in its list as the winner (its mailbox is ordered), the real race may crown
         another. Swap the two names so the file's expectations read the real race."""
-        accepted = [p.payer for p in made if p.accepted]
-        if len(accepted) < 2:
+        # The file's winner is the first payer it lists that it does not expect to fail
+        # (a taker who cancelled before paying). Any other refused payer lost the same race:
+        # the winner's lock cancelled its invoice before its payment arrived.
+        payers = [p.payer for p in made]
+        doomed = set((self.scenario.expect or {}).get("payment_failed", ()))
+        candidates = [p for p in payers if p not in doomed]
+        if len(candidates) < 2:
             return
         winners = [b for b in self.state().bonds
                    if b.role == BondRole.TAKER and b.state == BondState.LOCKED]
         if len(winners) != 1:
             return
-        actual, expected = self.name_of(winners[0].pubkey), accepted[0]
-        if actual == expected or actual not in accepted or actual is None:
+        actual, expected = self.name_of(winners[0].pubkey), candidates[0]
+        if actual == expected or actual not in candidates or actual is None:
             return
         playing_expected = self.cast.get(expected, expected)
         self.cast[expected] = self.cast.get(actual, actual)
