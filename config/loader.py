@@ -25,6 +25,7 @@ from config.rules import Invalid, type_name
 from config.sections import (
     SECTION_CLASSES,
     ActorsSettings,
+    DatabaseSettings,
     LightningSettings,
     MostroSettings,
     Settings,
@@ -100,7 +101,9 @@ def _cross_checks(sections: Mapping[str, Any]) -> list[Problem]:
         ))
     actors = sections.get("actors")
     if isinstance(actors, ActorsSettings):
-        found.extend(Problem(f"actors.{key}", reason) for key, reason in actors.problems())
+        database = sections.get("database")
+        url = database.url if isinstance(database, DatabaseSettings) else None
+        found.extend(Problem(f"actors.{key}", reason) for key, reason in actors.problems(url))
     lightning = sections.get("lightning")
     if isinstance(lightning, LightningSettings) and (
         lightning.escrow_deadline_margin_blocks >= lightning.hold_invoice_cltv_delta

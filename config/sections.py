@@ -33,7 +33,7 @@ from config.rules import (
     TextList,
 )
 from config.secret_key import NostrSecretKey
-from storage.url import redact_database_url
+from storage.url import SqliteLocation, parse_database_url, redact_database_url
 
 U8_MAX = 2**8 - 1
 U16_MAX = 2**16 - 1
@@ -42,6 +42,7 @@ I64_MAX = 2**63 - 1
 # Rust MIN_DEV_FEE_PERCENTAGE / MAX_DEV_FEE_PERCENTAGE.
 MIN_DEV_FEE_PERCENTAGE = 0.10
 MAX_DEV_FEE_PERCENTAGE = 1.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class _Required:
@@ -239,7 +240,8 @@ class ActorsSettings:
                                             "An order actor idle this long is passivated, seconds.")
     convention_leader: str = setting("", HostPort(allow_empty=True),
                                      "Admin address (host:port) of the convention leader this host joins; "
-                                     "empty: this host is the leader, or runs alone. Needs base multiprocTCPBase.")
+                                     "empty: this host is the leader, or runs alone. Needs base multiprocTCPBase; "
+                                     "hosts on several machines share one postgresql:// database.")
     orders: bool = setting(True, Boolean(), "This host may run order actors.")
     nostr: bool = setting(True, Boolean(), "This host runs the Nostr adapter (one host of a convention).")
     lightning: bool = setting(True, Boolean(),
@@ -260,27 +262,41 @@ class ActorsSettings:
         """What this host offers: `orders`, `nostr`, `lightning`."""
         return {"orders": self.orders, "nostr": self.nostr, "lightning": self.lightning}
 
-    def problems(self) -> list[tuple[str, str]]:
-        """Contradictions between the keys of this section, as (key, reason); empty when coherent."""
-        found: list[tuple[str, str]] = []
+    def spans_hosts(self) -> bool:
+        """True when some of the work runs on another host (this one joins, or leaves a part out)."""
+        return self.joins_convention() or not (self.orders and self.nostr and self.lightning)
+
+    def problems(self, database_url: str | None = None) -> list[tuple[str, str]]:
+        """Contradictions between the keys of this section (and the database URL, when given),
+        as (key, reason), one per key; empty when coherent."""
+        found: dict[str, list[str]] = {}
         if self.convention_leader and self.base != "multiprocTCPBase":
-            found.append(("convention_leader",
-                          f"joining a convention needs base = \"multiprocTCPBase\" (got {self.base!r}); "
-                          "multiprocQueueBase and simpleSystemBase run on one host only"))
+            found.setdefault("convention_leader", []).append(
+                f"joining a convention needs base = \"multiprocTCPBase\" (got {self.base!r}); "
+                "multiprocQueueBase and simpleSystemBase run on one host only")
         if not (self.orders or self.nostr or self.lightning):
-            found.append(("orders", "orders, nostr and lightning are all false: this host would run nothing"))
-        elif not self.convention_leader and self.base != "multiprocTCPBase" and not (
-            self.orders and self.nostr and self.lightning
-        ):
+            found.setdefault("orders", []).append(
+                "orders, nostr and lightning are all false: this host would run nothing")
+        elif not self.convention_leader and self.base != "multiprocTCPBase" and self.spans_hosts():
             off = ", ".join(name for name, on in self.host_capabilities().items() if not on)
-            found.append(("base", f"{off} = false leaves work for another host, which needs "
-                                  f"base = \"multiprocTCPBase\" (got {self.base!r})"))
-        if self.convention_address() is not None:
-            host, port = self.convention_address()  # type: ignore[misc]
-            if host in ("127.0.0.1", "localhost", "::1") and port == self.admin_port:
-                found.append(("convention_leader",
-                              f"points at this host's own admin port {port}; leave it empty on the leader"))
-        return found
+            found.setdefault("base", []).append(
+                f"{off} = false leaves work for another host, which needs "
+                f"base = \"multiprocTCPBase\" (got {self.base!r})")
+        address = self.convention_address()
+        if address is not None and address[0] in LOOPBACK_HOSTS and (
+            address[1] == self.admin_port
+        ):
+            found.setdefault("convention_leader", []).append(
+                f"points at this host's own admin port {address[1]}; leave it empty on the leader")
+        # A leader on this machine may share the file (tests, a single-machine convention).
+        remote_leader = address is not None and address[0] not in LOOPBACK_HOSTS
+        if database_url is not None and remote_leader and isinstance(
+            parse_database_url(database_url), SqliteLocation
+        ):
+            found.setdefault("convention_leader", []).append(
+                "hosts of one convention share one database: database.url must be "
+                "postgresql://… (a SQLite file is one machine's)")
+        return [(key, "; ".join(reasons)) for key, reasons in found.items()]
 
 
 @dataclass(frozen=True)
