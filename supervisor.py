@@ -7,7 +7,8 @@ actor system with structured logging, starts the daemon's top-level actors
 (``actors.daemon.Daemon``: re-sent outbox effects, re-watched invoices),
 watches them, restarts them with backoff when one dies (and logs why), logs
 a health line periodically, and shuts down gracefully on SIGTERM/SIGINT: let
-in-flight order messages finish, flush the outbox, close the relays, stop the
+intake stop (inbox closed, relays kept for replies), in-flight order messages
+finish, flush the outbox, close the relays, stop the
 actors and the system. A second signal skips straight to stopping the system.
 
 `mostro-py health` (``health_main``) asks a running daemon how it is, from
@@ -391,6 +392,10 @@ class Supervisor:
         if daemon.peers.directory is None:  # stopped half-way through a restart
             daemon.stop_actors(timeout=self.options.probe_timeout)
             return
+        if daemon.pause_intake():
+            log.info("intake closed")
+        else:
+            log.warning("the Nostr adapter did not confirm closing the inbox subscription")
         try:
             handled = daemon.quiesce(QUIESCE_TIMEOUT)
             log.info("order actors quiet", extra=fields(events_handled=handled))

@@ -20,7 +20,14 @@ from adapters.lnd import messages as ln
 from adapters.lnd.actor import LightningAdapter
 from adapters.nostr import transport
 from adapters.nostr.actor import NostrAdapter, inbox_subscription
-from adapters.nostr.adapter_messages import NostrStarted, NostrStopped, StartNostr, StopNostr
+from adapters.nostr.adapter_messages import (
+    NostrStarted,
+    NostrStopped,
+    StartNostr,
+    StopNostr,
+    Unsubscribe,
+    Unsubscribed,
+)
 from storage import repository
 
 from .clock import ClockActor
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
 DIRECTORY_NAME = "mostro-directory"
+INBOX_SUBSCRIPTION = "mostro-inbox"
 # the top-level actors by their field in Peers, in the order they are stopped
 TOP_LEVEL = ("nostr", "lightning", "directory", "clock", "outbox")
 
@@ -135,7 +143,7 @@ class Daemon:
         kind = transport.TRANSPORT_KIND[self.settings.mostro.transport]
         start = StartNostr(
             relays=tuple(self.settings.nostr.relays),
-            subscriptions=(inbox_subscription(node_pubkey, kind),),
+            subscriptions=(inbox_subscription(node_pubkey, kind, INBOX_SUBSCRIPTION),),
             owner=self.peers.outbox,
             inbound_handler_factory=IntakeHandlerFactory(
                 self.settings, self.settings.database.url, self.peers.directory),
@@ -180,6 +188,13 @@ class Daemon:
         while any(self.liveness(timeout=1.0).values()) and time.monotonic() < deadline:
             time.sleep(0.05)  # exits take a few ms each
         self.peers = Peers()
+
+    def pause_intake(self, timeout: float = 10.0) -> bool:
+        """Stop taking requests (close the inbox subscription) while replies still publish."""
+        if self.system is None or self.peers.nostr is None:
+            return False
+        reply = self.system.ask(self.peers.nostr, Unsubscribe(INBOX_SUBSCRIPTION), timeout)
+        return isinstance(reply, Unsubscribed)
 
     def close_intake(self, timeout: float = 10.0) -> bool:
         """Close the relay connections (no new requests, no more publishing); True when done."""

@@ -44,6 +44,8 @@ from adapters.nostr.adapter_messages import (
     StartNostr,
     StopNostr,
     Subscribe,
+    Unsubscribe,
+    Unsubscribed,
 )
 from adapters.nostr.relay_pool import (
     PublishOutcome,
@@ -124,6 +126,10 @@ class NostrAdapter(Actor):
         elif isinstance(message, InjectRelayMessages) and self._pool is not None:
             for text in message.messages:  # benchmarks: the receive path without a socket
                 self._pool.feed(message.relay_url, text)
+        elif isinstance(message, Unsubscribe):
+            if self._pool is not None:
+                self._pool.unsubscribe(message.sub_id)
+            self.send(sender, Unsubscribed(message.sub_id))
         elif isinstance(message, StopNostr):
             self._stop()
             self.send(sender, NostrStopped())

@@ -138,3 +138,16 @@ class Addressed:
 
     to: Any
     message: Any
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Close one subscription while the relays stay connected (shutdown: stop taking
+    requests, keep publishing replies); answered with `Unsubscribed`."""
+
+    sub_id: str
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    sub_id: str

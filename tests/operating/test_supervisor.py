@@ -85,9 +85,11 @@ def test_starts_answers_health_and_stops_gracefully_on_sigterm(
     finally:
         daemon.kill()
     output = daemon.text()
-    for step in ("shutting down gracefully signal=SIGTERM", "order actors quiet", "outbox flushed",
-                 "stopped"):
-        assert step in output
+    steps = ("shutting down gracefully signal=SIGTERM", "intake closed", "order actors quiet",
+             "outbox flushed", "stopped")
+    positions = [output.find(step) for step in steps]
+    assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)  # intake first, then drain, flush, stop
     assert "Traceback" not in output
     wait_until(lambda: not admin_port_in_use(admin_port), timeout=5)
     after = run(python("-m", "cli", "health", "--config", str(config)))
