@@ -11,26 +11,40 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 # Fixtures several areas share (a real relay, the LND simulator), available everywhere.
 pytest_plugins = ["tests.fixtures.relay", "tests.fixtures.lnsim"]
 
+T = TypeVar("T")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> object:
-    """Poll ``condition`` until it returns something truthy; fail the test on timeout."""
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.01,
+    pump: Callable[[], None] | None = None,
+) -> T:
+    """The first truthy value of ``condition()``, polled every ``interval`` seconds: the one
+    way tests wait. ``pump`` lets a single-threaded actor system run between tries; on
+    timeout a TimeoutError names ``what``."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            pytest.fail(f"condition not met within {timeout} s: {condition}")
-        time.sleep(interval)
+            raise TimeoutError(f"{what} not met within {timeout} s")
+        if pump is not None:
+            pump()
+        time.sleep(interval)  # the polling interval, not synchronisation on time
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from adapters.lnd.sim.wallet import Payment, Wallet
 from adapters.nostr.client import MostroClient, Received, TradeKey
 from adapters.nostr.protocol.enums import Action, Kind, Status
 from adapters.nostr.protocol.payloads import OrderPayload, PaymentRequest, SmallOrder
+from tests.conftest import wait_until as shared_wait_until
 from tests.e2e.conftest import Stack
 
 T = TypeVar("T")
@@ -33,20 +34,8 @@ def party_fee(amount: int) -> int:
 
 def wait_until(condition: Callable[[], T], *, pump: Callable[[], None], timeout: float = 15.0,
                what: str = "condition", interval: float = 0.02) -> T:
-    """Return the first truthy value of `condition()`, polling every `interval` seconds.
-
-    `pump` lets a single-threaded actor system run between tries (a no-op on the
-    multiprocess bases, which run on their own).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
-        pump()
-        time.sleep(interval)
+    """tests.conftest.wait_until with the e2e defaults (steps cross processes and a relay)."""
+    return shared_wait_until(condition, timeout, what, interval=interval, pump=pump)
 
 
 def wait_message(client: MostroClient, action: Action, trade: TradeKey, *,

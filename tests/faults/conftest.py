@@ -41,6 +41,7 @@ from adapters.nostr.client import MostroClient
 from adapters.nostr.local_relay import free_port, port_is_open
 from adapters.nostr.protocol.enums import Transport
 from config.examples import EXAMPLE_NSEC, EXAMPLE_PUBKEY_HEX
+from tests.conftest import wait_until as shared_wait_until
 from tests.fixtures.lnsim import LnSimHandle
 from tests.fixtures.relay import RelayProcess
 
@@ -56,15 +57,8 @@ T = TypeVar("T")
 
 def wait_until(condition: Callable[[], T], timeout: float = STEP_TIMEOUT,
                what: str = "condition", interval: float = 0.02) -> T:
-    """The first truthy value of ``condition()``; TimeoutError naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
-        time.sleep(interval)  # polling a condition, not synchronising on time
+    """tests.conftest.wait_until with the fault tests' step timeout."""
+    return shared_wait_until(condition, timeout, what, interval=interval)
 
 
 # ---------------------------------------------------------------- settings file

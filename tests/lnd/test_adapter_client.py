@@ -28,6 +28,7 @@ from adapters.lnd.messages import (
 from adapters.lnd.networks import invoice_network
 from adapters.lnd.protos import lightning_pb2
 from adapters.lnd.sim.payreq import encode_payreq
+from tests.conftest import wait_until
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -51,17 +52,6 @@ def connect(endpoint, **overrides) -> LndClient:
 def new_preimage() -> tuple[str, str]:
     preimage = secrets.token_bytes(32)
     return preimage.hex(), hashlib.sha256(preimage).hexdigest()
-
-
-def wait_until(predicate, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)  # polling interval of the wait helper, not synchronisation by delay
 
 
 class Payer:

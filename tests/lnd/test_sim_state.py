@@ -7,20 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 
 from adapters.lnd.protos import invoices_pb2, lightning_pb2, router_pb2
 from adapters.lnd.sim import SimConfig, Simulator
 from adapters.lnd.sim.client import NodeClient, StreamReader
+from tests.conftest import wait_until
 
 Invoice = lightning_pb2.Invoice
-
-
-def wait_until(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def connect(sim: Simulator, name: str) -> NodeClient:
