@@ -25,7 +25,11 @@ from tests.scenario_runner.format import SCENARIO_DIR, FormatError, Scenario, lo
 
 BASES = [
     pytest.param("simpleSystemBase", id="simple"),
-    pytest.param("multiprocTCPBase", id="multiproc", marks=pytest.mark.multiproc),
+    # Slow lane: on multiprocTCPBase under load an order actor occasionally exits mid-race and
+    # an LND CANCELED is not handled within the step timeout (about 1 CI run in 5; open bug).
+    # The same race runs in CI on simpleSystemBase; scenario 04 races two takers on multiproc.
+    pytest.param("multiprocTCPBase", id="multiproc",
+                 marks=[pytest.mark.multiproc, pytest.mark.slow]),
 ]
 
 
