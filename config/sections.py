@@ -234,8 +234,10 @@ class ActorsSettings:
     base: str = setting("multiprocTCPBase", Choice(("multiprocTCPBase", "multiprocQueueBase", "simpleSystemBase")),
                         "Thespian system base.")
     admin_port: int = setting(1900, Integer(1, U16_MAX), "Thespian admin port (TCP/queue bases).")
-    live_order_actor_cap: int = setting(1000, Integer(1, U32_MAX),
-                                        "Most order actors alive at once; least recently used ones are passivated.")
+    live_order_actor_cap: int = setting(64, Integer(1, U32_MAX),
+                                        "Most order actors alive at once; least recently used ones are passivated "
+                                        "(on the multiprocess bases each is a process of about 9 MB: the default "
+                                        "keeps a node with any number of orders under 1 GB).")
     order_actor_idle_seconds: int = setting(300, _seconds(),
                                             "An order actor idle this long is passivated, seconds.")
     convention_leader: str = setting("", HostPort(allow_empty=True),

@@ -1,0 +1,109 @@
+"""The merging selector thespian's TCP transport uses (actors/thespian_compat.py).
+
+Real sockets and pipes: a socket wanted twice must be reported once with both
+events (epoll raised KeyError there and killed the actor), a closed descriptor
+must still fail with EBADF (thespian's loop relies on it), and a real
+multiprocTCPBase system must run with it installed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+
+import pytest
+from thespian.actors import Actor, ActorSystem
+from thespian.system.transport import TCPTransport
+
+from actors import thespian_compat
+from actors.thespian_compat import MergingPollSelector
+
+
+def test_installed_by_importing_actors() -> None:
+    assert TCPTransport.selectors.DefaultSelector is MergingPollSelector
+
+
+def test_the_plain_selector_refuses_a_second_registration() -> None:
+    """What thespian 4.0.1 hit: proves the merge below is needed."""
+    left, right = socket.socketpair()
+    with left, right:
+        plain = selectors.DefaultSelector()
+        plain.register(left.fileno(), selectors.EVENT_READ)
+        with pytest.raises(KeyError):
+            plain.register(left.fileno(), selectors.EVENT_WRITE)
+        plain.close()
+
+
+def test_a_descriptor_registered_twice_reports_both_events_once() -> None:
+    left, right = socket.socketpair()
+    fd = left.fileno()
+    with left, right:
+        right.sendall(b"x")
+        selector = MergingPollSelector()
+        selector.register(left.fileno(), selectors.EVENT_READ)
+        selector.register(left.fileno(), selectors.EVENT_WRITE)
+        selector.register(left.fileno(), selectors.EVENT_READ)
+        ready = selector.select(1.0)
+        selector.close()
+    assert len(ready) == 1
+    key, events = ready[0]
+    assert key.fd == fd
+    assert events == selectors.EVENT_READ | selectors.EVENT_WRITE
+
+
+def test_only_the_registered_events_are_reported() -> None:
+    left, right = socket.socketpair()
+    fd = left.fileno()
+    with left, right:
+        selector = MergingPollSelector()
+        selector.register(fd, selectors.EVENT_READ)
+        assert selector.select(0) == []  # writable, but nobody asked
+        right.sendall(b"x")
+        (key, events), = selector.select(1.0)
+    assert (key.fd, events) == (fd, selectors.EVENT_READ)
+
+
+def test_a_closed_descriptor_fails_with_ebadf() -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    os.close(write_fd)
+    selector = MergingPollSelector()
+    selector.register(read_fd, selectors.EVENT_READ)
+    with pytest.raises(OSError) as failure:
+        selector.select(0)
+    assert failure.value.errno == errno.EBADF
+    with pytest.raises(ValueError):
+        MergingPollSelector().register(-1, selectors.EVENT_READ)
+
+
+def test_a_timeout_with_nothing_ready_returns_nothing() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        selector = MergingPollSelector()
+        selector.register(read_fd, selectors.EVENT_READ)
+        assert selector.select(0.01) == []
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+class Echo(Actor):
+    def receiveMessage(self, message: object, sender: object) -> None:
+        if isinstance(message, int):
+            self.send(sender, message + 1)
+
+
+@pytest.mark.multiproc
+def test_a_tcp_actor_system_runs_on_it() -> None:
+    thespian_compat.install()  # idempotent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    system = ActorSystem("multiprocTCPBase", {"Admin Port": port})
+    try:
+        echo = system.createActor(Echo)
+        assert [system.ask(echo, n, 10) for n in range(50)] == list(range(1, 51))
+    finally:
+        system.shutdown()
