@@ -11,6 +11,14 @@ File format: JSON lines, one per journal entry, in replay order:
 ``{"order_id", "seq", "created_at", "message": <tagged JSON>, "decision":
 <tagged JSON>}`` where the tagged JSON is what ``records_json`` wrote.
 
+A decision records either the whole ``state`` (an order's first entry, a
+refusal, and every entry written before journals recorded changes) or the
+``changes`` from the state it was decided from plus its ``subject`` (the
+order's id): see ``journal_changes``. Replay rebuilds the recorded state by
+applying the changes to the state replayed so far, which equals the recorded
+one up to the first divergence, so both formats (and a journal mixing them,
+from a daemon upgraded mid-trade) compare the same way.
+
 Which order a line belongs to is the order of its recorded state (a
 new-order entry may be journaled under another id than the order it
 created). An order's first entry starts from None when it is a new-order,
@@ -31,7 +39,7 @@ from adapters.nostr.protocol.enums import Action
 from adapters.nostr.protocol.payloads import UserInfo
 from storage import models, repository
 
-from . import records_json
+from . import journal_changes, records_json
 from .inspection import effect_summary, event_summary
 from .order_logic.decide import decide
 from .order_logic.model import (
@@ -222,12 +230,7 @@ def _is_new_order(event: Any) -> bool:
 
 def subject_of(line: dict[str, Any]) -> str:
     """The order a line is about: its recorded state's order, else the journal's order id."""
-    state = line["decision"].get("state")
-    if isinstance(state, dict):
-        order = state.get("order")
-        if isinstance(order, dict) and isinstance(order.get("id"), str):
-            return order["id"]
-    return line["order_id"]
+    return journal_changes.subject_id(line["decision"]) or line["order_id"]
 
 
 def state_diff(before: OrderState | None, after: OrderState | None) -> tuple[str, ...]:
@@ -272,10 +275,23 @@ def _status(state: OrderState | None) -> str | None:
     return state.order.status.value if state is not None else None
 
 
-def _compare(recorded: dict[str, Any], decision: Decision) -> tuple[Divergence, ...]:
+def recorded_plain_state(before: OrderState | None, recorded: dict[str, Any]) -> Any:
+    """The plain JSON state a journal decision (plain JSON, either format) recorded, given the
+    state it was decided from. Raises KeyError/TypeError/ValueError on a broken entry."""
+    if journal_changes.CHANGES not in recorded:
+        return recorded.get(journal_changes.STATE)
+    changes = records_json.loads(json.dumps(recorded[journal_changes.CHANGES]))
+    if not isinstance(changes, dict):
+        raise TypeError(f"changes is a {type(changes).__name__}, not an object")
+    return canonical(journal_changes.recorded_state(before, {journal_changes.CHANGES: changes}))
+
+
+def _compare(recorded: dict[str, Any], recorded_state: Any,
+             decision: Decision) -> tuple[Divergence, ...]:
     found = []
     for part in ("state", "effects", "created_orders"):
-        difference = first_difference(recorded.get(part), canonical(getattr(decision, part)))
+        wanted = recorded_state if part == "state" else recorded.get(part)
+        difference = first_difference(wanted, canonical(getattr(decision, part)))
         if difference is not None:
             found.append(Divergence(part, *difference))
     return tuple(found)
@@ -303,8 +319,13 @@ def replay_lines(lines: Sequence[dict[str, Any]], settings: Any) -> Iterator[Rep
         else:
             yield ReplayProblem(number, order_id, seq, _missing_start(event, line))
             return
+        try:
+            recorded_state = recorded_plain_state(before, recorded)
+        except (KeyError, TypeError, ValueError) as err:
+            yield ReplayProblem(number, order_id, seq, f"unreadable entry: {err!r}")
+            return
         decision = decide(before, event, ctx)
-        divergences = _compare(recorded, decision)
+        divergences = _compare(recorded, recorded_state, decision)
         after = decision.state
         yield ReplayStep(
             number, order_id, seq, event_summary(event), _status(before), _status(after),
@@ -319,7 +340,8 @@ def replay_lines(lines: Sequence[dict[str, Any]], settings: Any) -> Iterator[Rep
 
 
 def _missing_start(event: Any, line: dict[str, Any]) -> str:
-    state = line["decision"].get("state") or {}
+    decision = line["decision"]
+    state = decision.get(journal_changes.STATE) or decision.get(journal_changes.CHANGES) or {}
     parent = (state.get("order") or {}).get("range_parent_id") if isinstance(state, dict) else None
     if parent:
         return (f"order {subject_of(line)} is a range child of {parent}, and the parent's journal "

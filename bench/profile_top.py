@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 IDLE_FRAMES = ("select (selectors.py", "poll (selectors.py", "wait (threading.py",
-               "_wait_for_tstate_lock", "accept (socket.py", "_recv (", "epoll")
+               "_wait_for_tstate_lock", "accept (socket.py", "_recv (", "epoll",
+               "thespian_compat.py")  # thespian transport waiting in its poll selector
 # inclusive costs are listed for the project's own functions (library internals show as self)
 FORK_FRAME = ("_bootstrap (", "BaseProcess._bootstrap (")
 OWN_CODE = ("(actors/", "(adapters/", "(storage/", "(config/")

@@ -8,7 +8,11 @@ LND holds wins; every other bond is cancelled and its taker told `canceled`.
 
 Figures per run: take → `pay-bond-invoice` latency (p50/p99), and from the first ACCEPTED (the
 first payer's stream reporting its HTLC held) to the winner's next message (`add-invoice`), to the
-last loser's `canceled`, and to the last loser's refund (its payment stream `FAILED`). Every run
+last loser's `canceled`, to the last loser's refund (its payment stream `FAILED`), and to the last
+HTLC held (how long the simulator took to take every payment: no refund of a held HTLC can come
+before it), with the daemon's reaction after it (last held → last refund). With a workbench, the
+daemon's CPU seconds (by actor, with the simulator, relay and this process alongside) for the
+payment phase and for the whole run, until the daemon is quiet again. Every run
 checks the outcome: exactly one taker asked for a payout invoice, N−1 told `canceled`, exactly one
 bond payment still held and N−1 failed (refunded or refused, never settled), and the wallets'
 total down by exactly one bond.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -52,9 +57,47 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
+def _daemon_cpu(meter: harness.CpuMeter) -> dict[str, Any]:
+    """CPU seconds the daemon's processes used while `meter` ran: total and by actor."""
+    labels = meter.by_label()
+    by_label = {label.removeprefix("daemon:"): entry["cpu_s"]
+                for label, entry in labels.items() if label.startswith("daemon:")}
+    others = {label: entry["cpu_s"] for label, entry in labels.items()
+              if not label.startswith("daemon:")}
+    return {"total_s": round(sum(by_label.values()), 3), "by_actor_s": by_label,
+            "others_s": others, "wall_s": round(meter.wall_s, 3)}
+
+
+def _wait_until_quiet(bench: harness.Workbench, timeout: float, window: float = 0.5,
+                     idle_share: float = 0.05) -> float | None:
+    """Seconds until the daemon's processes used less than `idle_share` of a core over a
+    `window` twice in a row (the order actor may still be working through the losers' late
+    events after every refund: its CPU belongs to the run), or None on timeout."""
+    start = time.monotonic()
+
+    def used() -> float:
+        return sum(harness.cpu_seconds(pid) for pid in bench.daemon_pids())
+
+    quiet, last = 0, used()
+    while time.monotonic() - start < timeout:
+        time.sleep(window)
+        now = used()
+        quiet = quiet + 1 if now - last < idle_share * window else 0
+        last = now
+        if quiet >= 2:
+            return round(time.monotonic() - start - 2 * window, 2)
+    return None
+
+
 def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
-              timeout: float) -> dict[str, Any]:
-    """One order, `takers_count` takers; the run's figures and outcome checks."""
+              timeout: float, bench: harness.Workbench | None = None) -> dict[str, Any]:
+    """One order, `takers_count` takers; the run's figures and outcome checks. With `bench`,
+    the daemon's CPU time is measured for the whole run (until the daemon is quiet again) and
+    for the payment phase (from the barrier to every loser's payment ended)."""
+    run_meter = pay_meter = None
+    if bench is not None:
+        run_meter = harness.CpuMeter(lambda: {**bench.labelled_pids(), os.getpid(): "bench"})
+        run_meter.start()
     maker = crowd.add(1)[0]
     takers = crowd.add(takers_count)
     crowd.listen()
@@ -93,6 +136,9 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
 
     threads = [threading.Thread(target=pay, args=(t, wallets[i % len(wallets)]), daemon=True)
                for i, t in enumerate(takers)]
+    if bench is not None:
+        pay_meter = harness.CpuMeter(lambda: {**bench.labelled_pids(), os.getpid(): "bench"})
+        pay_meter.start()
     for thread in threads:
         thread.start()
 
@@ -116,6 +162,8 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
         if len(ended) >= takers_count - 1:
             break
         time.sleep(0.01)  # payment streams are read by their own threads
+    if pay_meter is not None:
+        pay_meter.stop()
     time.sleep(0.2)  # a second ending (a wrong settle or refund) would show up by now
     held = [key for key, p in payments.items() if p.final is None and "IN_FLIGHT" in p.statuses]
     failed = [key for key, p in payments.items() if p.final == "FAILED"]
@@ -127,6 +175,14 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
     cancel_times = [t.first(Action.CANCELED)[0] for t in losers]  # type: ignore[index]
     refund_times = [p.statuses["FAILED"] for key, p in payments.items()
                     if p.final == "FAILED" and "IN_FLIGHT" in p.statuses]
+    # How long each loser's HTLC stayed held after it could have been refunded: from the later
+    # of the winner's HTLC held (the lock cannot come before it) and its own, to its refund.
+    # The simulator takes seconds to hold 200 HTLCs; this leaves that out, the daemon's part in.
+    winner_payment = payments.get(winners[0].pubkey) if len(winners) == 1 else None
+    winner_held = winner_payment.statuses.get("IN_FLIGHT") if winner_payment else None
+    stuck_ms = sorted((p.statuses["FAILED"] - max(p.statuses["IN_FLIGHT"], winner_held)) * 1000
+                      for p in payments.values()
+                      if winner_held is not None and p.final == "FAILED" and "IN_FLIGHT" in p.statuses)
     bond_msat = _bond_msat(invoices)
     checks = {
         "one_winner": len(winners) == 1,
@@ -141,8 +197,15 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
     def since_first(stamp: float | None) -> float | None:
         return None if stamp is None or first_accepted is None else stamp - first_accepted
 
+    quiet_after = None
+    if run_meter is not None and bench is not None:
+        quiet_after = _wait_until_quiet(bench, timeout)
+        run_meter.stop()
     return {
         "takers": takers_count,
+        "daemon_cpu_run": _daemon_cpu(run_meter) if run_meter is not None else None,
+        "daemon_cpu_payments": _daemon_cpu(pay_meter) if pay_meter is not None else None,
+        "daemon_quiet_after_s": quiet_after,
         "order_id": order_id,
         "take_to_bond_invoice_ms": {"p50": round(stats.p50_us / 1000, 1),
                                     "p99": round(stats.p99_us / 1000, 1),
@@ -150,6 +213,14 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
         "accepted_to_winner_next_ms": _ms(since_first(winner_next)),
         "accepted_to_last_cancel_ms": _ms(since_first(max(cancel_times) if cancel_times else None)),
         "accepted_to_last_refund_ms": _ms(since_first(max(refund_times) if refund_times else None)),
+        # the simulator's side: when the last HTLC was held (all payers' HTLCs arriving), and
+        # the daemon's reaction after it: last HTLC held → last loser refunded
+        "accepted_to_last_held_ms": _ms(since_first(max(accepted) if accepted else None)),
+        "last_held_to_last_refund_ms": _ms(max(refund_times) - max(accepted)
+                                           if refund_times and accepted else None),
+        "loser_held_after_lock_ms": {
+            "p50": round(stuck_ms[len(stuck_ms) // 2], 1) if stuck_ms else None,
+            "max": round(stuck_ms[-1], 1) if stuck_ms else None},
         "losers_held_then_refunded": len(refund_times),
         "losers_refused_unheld": len(failed) - len(refund_times),
         "checks": checks,
@@ -184,7 +255,7 @@ def measure(sizes: Sequence[int] = DEFAULT_SIZES, runs: int = 1, wallets_count: 
         try:
             for size in sizes:
                 for run in range(runs):
-                    result = run_storm(crowd, wallets, size, timeout)
+                    result = run_storm(crowd, wallets, size, timeout, bench)
                     result["run"] = run + 1
                     results.append(result)
         finally:
@@ -213,15 +284,32 @@ def format_report(report: dict[str, Any]) -> str:
         rows.append([
             f"N={run['takers']} #{run['run']}", f"{take['p50']:.0f}", f"{take['p99']:.0f}",
             _cell(run["accepted_to_winner_next_ms"]), _cell(run["accepted_to_last_cancel_ms"]),
-            _cell(run["accepted_to_last_refund_ms"]),
+            _cell(run["accepted_to_last_refund_ms"]), _cell(run.get("accepted_to_last_held_ms")),
+            _cell(run.get("last_held_to_last_refund_ms")),
+            _cell((run.get("loser_held_after_lock_ms") or {}).get("p50")),
+            _cell((run.get("loser_held_after_lock_ms") or {}).get("max")),
             f"{run['losers_held_then_refunded']}+{run['losers_refused_unheld']}",
+            _cpu_cell(run.get("daemon_cpu_payments")), _cpu_cell(run.get("daemon_cpu_run")),
             "OK" if run["ok"] else "FAILED " + ",".join(
                 name for name, good in run["checks"].items() if not good),
         ])
     lines.append(common.format_table(
         ["run", "take→bond p50", "p99", "→winner next", "→last canceled", "→last refund",
-         "losers held+refused", "outcome"], rows))
+         "→last held", "last held→last refund", "loser held after lock p50", "max",
+         "losers held+refused", "daemon CPU s (payments)", "(whole run)", "outcome"], rows))
+    for run in report["runs"]:
+        cpu = run.get("daemon_cpu_payments")
+        if cpu:
+            busiest = sorted(cpu["by_actor_s"].items(), key=lambda kv: -kv[1])[:5]
+            lines.append(f"N={run['takers']} #{run['run']} payment phase CPU by actor: " + ", ".join(
+                f"{name} {seconds:.2f}" for name, seconds in busiest) + "; others: " + ", ".join(
+                f"{name} {seconds:.2f}" for name, seconds in cpu.get("others_s", {}).items())
+                + f"; daemon quiet {run.get('daemon_quiet_after_s')} s after the last refund")
     return "\n".join(lines)
+
+
+def _cpu_cell(cpu: dict[str, Any] | None) -> str:
+    return "-" if not cpu else f"{cpu['total_s']:.2f}"
 
 
 def _cell(value: float | None) -> str:

@@ -381,6 +381,38 @@ def mark_outbox_done(effect_id: int, now: int | None = None) -> bool:
     return updated == 1
 
 
+# SQLite allows 999 bound parameters per statement in old builds: stay well below.
+_IDS_PER_QUERY = 500
+
+
+def outbox_rows(effect_ids: Sequence[int]) -> dict[int, OutboxEffect]:
+    """The outbox rows with these ids (done or not), one query per 500 ids; unknown ids are
+    simply absent."""
+    rows: dict[int, OutboxEffect] = {}
+    ids = list(dict.fromkeys(effect_ids))
+    for first in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[first:first + _IDS_PER_QUERY]
+        for row in OutboxEffect.select().where(OutboxEffect.id.in_(chunk)):
+            rows[row.id] = row
+    return rows
+
+
+def mark_outbox_done_many(effect_ids: Sequence[int], now: int | None = None) -> int:
+    """`mark_outbox_done` for many effects in one transaction; returns how many were marked
+    (unknown or already done ones are not counted)."""
+    ids = list(dict.fromkeys(effect_ids))
+    marked = 0
+    with database_proxy.atomic():
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first:first + _IDS_PER_QUERY]
+            marked += (
+                OutboxEffect.update(done_at=_now(now))
+                .where(OutboxEffect.id.in_(chunk) & OutboxEffect.done_at.is_null())
+                .execute()
+            )
+    return marked
+
+
 def record_outbox_failure(effect_id: int, error: str) -> None:
     """Count a failed attempt and keep its reason; the effect stays undone for a retry."""
     OutboxEffect.update(attempts=OutboxEffect.attempts + 1, last_error=error).where(

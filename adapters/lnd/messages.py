@@ -221,9 +221,13 @@ class DecodeInvoice:
 @dataclass(frozen=True)
 class Batch:
     """Several of the messages above in one hop (DESIGN.md §4: effects for one adapter
-    travel as one message); handled in order, each answered as if sent alone."""
+    travel as one message); handled in order, each answered as if sent alone, unless
+    `reply_together`: then the `EffectDone`/`EffectFailed` of its hold-invoice effects
+    (add, settle, cancel) reach the owner grouped in `Answers` messages (as many as it
+    takes: answers ready at the same time travel together)."""
 
     messages: tuple[Any, ...]
+    reply_together: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,3 +291,11 @@ class EffectFailed:
     error: str
     retryable: bool
     error_kind: str = ""
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Several `EffectDone`/`EffectFailed` in one hop (answers to a `reply_together` batch),
+    in the order they were ready; each means what it would mean alone."""
+
+    messages: tuple[EffectDone | EffectFailed, ...]

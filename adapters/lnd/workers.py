@@ -1,6 +1,9 @@
 """The LightningAdapter's background loops: each runs in a thread of its own.
 
-A loop talks to LND through `LndClient`, survives broken streams and restarts
+`UnaryPool` runs the actor's unary calls (add/settle/cancel hold invoices, decodes) on a few
+threads, so 200 cancels after a bond race do not wait for each other; calls that share a key
+(a payment hash) still run one after another, in the order they were asked for. A loop talks
+to LND through `LndClient`, survives broken streams and restarts
 of LND by retrying with exponential backoff, and reports everything it learns
 as small event values handed to `put` (the actor's thread bridge). On every
 (re)connect an invoice watcher first looks the invoice up, so a state change
@@ -12,8 +15,11 @@ about orders: it observes LND and reports.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +33,8 @@ from adapters.lnd.messages import (
 )
 
 Put = Callable[[Any], None]
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- events (thread → actor)
 
@@ -87,7 +95,76 @@ class NodeRefused:
     error: LndError
 
 
+@dataclass(frozen=True)
+class CallFinished:
+    """A unary call made on the `UnaryPool` returned: `result` is its value or an `LndError`.
+    `request` and `sender` are what the actor handed in, for it to answer."""
+
+    request: Any
+    sender: Any
+    result: Any
+
+
 # ---------------------------------------------------------------- plumbing
+
+
+class UnaryPool:
+    """Unary calls on at most `size` threads, reported as `CallFinished` through `put`.
+
+    Calls with the same key never overlap and finish in submission order (a settle and a
+    cancel for one hash must not overtake each other): a call waits behind the running one of
+    its key and is started by it, right after its result was `put`.
+    """
+
+    def __init__(self, size: int, put: Put) -> None:
+        self._put = put
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="lnd-unary")
+        self._lock = threading.Lock()
+        self._waiting: dict[str, deque[Callable[[], None]]] = {}  # key -> calls behind it
+        self._pending = 0
+
+    @property
+    def busy(self) -> bool:
+        """Some call has not `put` its result yet (the actor must keep polling on bases
+        without a pipe watch)."""
+        return self._pending > 0
+
+    def submit(self, key: str, request: Any, sender: Any, call: Callable[[], Any]) -> None:
+        def job() -> None:
+            self._run(key, request, sender, call)
+
+        with self._lock:
+            self._pending += 1
+            if key in self._waiting:
+                self._waiting[key].append(job)
+                return
+            self._waiting[key] = deque()
+        self._start(job)
+
+    def _start(self, job: Callable[[], None]) -> None:
+        try:
+            self._executor.submit(job)
+        except RuntimeError:  # shut down: the actor is exiting, nobody waits for answers
+            pass
+
+    def _run(self, key: str, request: Any, sender: Any, call: Callable[[], Any]) -> None:
+        try:
+            result = call()
+        except Exception as err:  # a bug in a call must not lose its answer or its key
+            log.exception("unary LND call for %s failed", key)
+            result = LndError(ErrorKind.OTHER, f"unexpected error: {err!r}")
+        self._put(CallFinished(request, sender, result))
+        with self._lock:
+            self._pending -= 1
+            waiting = self._waiting[key]
+            after = waiting.popleft() if waiting else None
+            if after is None:
+                del self._waiting[key]
+        if after is not None:
+            self._start(after)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Backoff:

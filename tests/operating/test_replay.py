@@ -65,7 +65,7 @@ def test_replayed_states_equal_the_stored_row(exported, traded, settings):
     steps = list(replay.replay_lines(lines, settings))
     assert all(isinstance(s, replay.ReplayStep) and not s.divergences for s in steps)
     assert [s.status_after for s in steps] == [step["expect"] for step in SCRIPT["steps"]]
-    recorded_final = lines[-1]["decision"]["state"]["order"]
+    recorded_final = lines[-1]["decision"]["changes"]["order"]  # rating changed the order
     stored = repository.find_order(traded)
     assert recorded_final["status"]["v"] == stored.status == "success"
     assert recorded_final["buyer_sent_rate"] is True and stored.buyer_sent_rate
@@ -98,7 +98,7 @@ def test_tampered_effect_stops_at_its_step_with_exit_1(exported, config_path):
 
 def test_tampered_state_is_a_divergence_too(exported, settings):
     lines = read_lines(exported)
-    lines[3]["decision"]["state"]["order"]["taken_at"] += 1
+    lines[3]["decision"]["changes"]["order"]["taken_at"] += 1
     steps = list(replay.replay_lines(lines, settings))
     assert len(steps) == 4
     divergence = steps[-1].divergences[0]

@@ -14,16 +14,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from actors import records_json, replay
+from actors import journal_changes, records_json, replay
 from actors.order_logic import taker_bonds
 from actors.order_logic.decide import decide
 from actors.order_logic.invariants import BondHistory
 from actors.order_logic.model import Decision, OrderState
 
 
-def recorded_decision(row: Any) -> Decision:
+def recorded_decision(row: Any, before: OrderState | None) -> Decision:
+    """The decision a row recorded; `before` is the state it was decided from (a row records
+    only what changed since then: see actors/journal_changes.py)."""
     recorded = records_json.loads(row.decision)
-    return Decision(recorded["state"], tuple(recorded["effects"]),
+    return Decision(journal_changes.recorded_state(before, recorded), tuple(recorded["effects"]),
                     tuple(recorded["created_orders"]))
 
 
@@ -34,7 +36,7 @@ def fold_history(initial: OrderState, rows: Sequence[Any], settings: Any) -> Bon
     history.last_published = "pending"  # the order was listed before the run
     state = initial
     for row in rows:
-        decision = recorded_decision(row)
+        decision = recorded_decision(row, state)
         history.record_decision(state, decision)
         if decision.state is not None:
             state = decision.state
@@ -44,9 +46,11 @@ def fold_history(initial: OrderState, rows: Sequence[Any], settings: Any) -> Bon
 def bond_creation_order(initial: OrderState, rows: Sequence[Any]) -> list[str]:
     """Bond ids in the order the decisions created them."""
     seen = [b.id for b in initial.bonds]
+    state = initial
     for row in rows:
-        state = recorded_decision(row).state
-        if state is not None:
+        after = recorded_decision(row, state).state
+        if after is not None:
+            state = after
             seen += [b.id for b in state.bonds if b.id not in seen]
     return seen
 
@@ -65,8 +69,10 @@ def replay_problems(initial: OrderState, rows: Sequence[Any], settings: Any,
         event = records_json.loads(row.message)
         context = replay.context_of(recorded["context"], settings)
         decision = decide(state, event, context)
+        recorded_state = replay.recorded_plain_state(state, recorded)
         for part in ("state", "effects", "created_orders"):
-            difference = replay.first_difference(recorded.get(part),
+            wanted = recorded_state if part == "state" else recorded.get(part)
+            difference = replay.first_difference(wanted,
                                                  replay.canonical(getattr(decision, part)))
             if difference is not None:
                 return [f"journal seq {row.seq}: replayed {part} differs at {difference}"]

@@ -1,0 +1,57 @@
+"""A retried order publication must not put an older status back (actors/publication_order.py).
+
+The outbox stamps events when it sends them, so without this rule a "pending"
+publication retried after "success" went out would be the newest on the relays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from actors.order_logic.model import (
+    DisputeRecord,
+    OrderRecord,
+    PublishDispute,
+    PublishOrder,
+    SendMessage,
+)
+from actors.publication_order import PublicationOrder, subject_of
+from adapters.nostr.protocol.enums import Action, Kind, Status
+from adapters.nostr.protocol.payloads import Message
+
+ORDER = OrderRecord(id="7dd204d2-d06c-4406-a3d9-4415f4a8b9c9", kind=Kind.SELL, status=Status.PENDING,
+                    creator_pubkey="a" * 64, fiat_code="EUR", payment_method="SEPA", amount=10_000)
+OTHER = dataclasses.replace(ORDER, id="0b0f0c55-70f4-4d6b-9a3c-6f1b0e0c1a2b")
+
+
+def publish(order: OrderRecord, status: Status) -> PublishOrder:
+    return PublishOrder(dataclasses.replace(order, status=status), str(status))
+
+
+def test_a_retry_of_an_older_status_is_superseded_by_a_newer_one_sent() -> None:
+    publications = PublicationOrder()
+    assert not publications.superseded(10, publish(ORDER, Status.PENDING))
+    assert not publications.superseded(12, publish(ORDER, Status.SUCCESS))
+    assert publications.superseded(10, publish(ORDER, Status.PENDING))  # the retry
+    assert not publications.superseded(12, publish(ORDER, Status.SUCCESS))  # its own retry
+    assert not publications.superseded(13, publish(ORDER, Status.SUCCESS))
+
+
+def test_orders_and_disputes_are_tracked_apart() -> None:
+    publications = PublicationOrder()
+    assert not publications.superseded(20, publish(ORDER, Status.ACTIVE))
+    assert not publications.superseded(5, publish(OTHER, Status.PENDING))
+    dispute = DisputeRecord("d1", ORDER.id, "initiated", "active", 1)
+    assert not publications.superseded(6, PublishDispute(dispute, "a" * 64))
+    assert publications.superseded(4, PublishDispute(dispute, "a" * 64))
+    assert subject_of(PublishDispute(dispute, "a" * 64)) == "dispute:d1"
+    assert subject_of(publish(ORDER, Status.ACTIVE)) == f"order:{ORDER.id}"
+
+
+def test_messages_and_transient_effects_are_never_superseded() -> None:
+    publications = PublicationOrder()
+    message = SendMessage("b" * 64, Message(Action.CANCELED, id=ORDER.id))
+    assert not publications.superseded(30, publish(ORDER, Status.CANCELED))
+    assert not publications.superseded(1, message)
+    assert subject_of(message) is None
+    assert not publications.superseded(None, publish(ORDER, Status.PENDING))
