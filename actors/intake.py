@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import peewee
+
 from adapters.nostr import transport
 from adapters.nostr.pow import pow_bits
 from adapters.nostr.protocol.codec import ParseError, verify_message
@@ -208,6 +210,60 @@ class Intake:
             request_id=request.message.request_id, payload=data))
 
 
+# Events of one wake-up checked inside one database transaction (their replay-guard rows are
+# written together); bounded so the write lock is never held for long (~0.5 ms of crypto each).
+BATCH_TRANSACTION_EVENTS = 64
+
+
+class IntakeHandler:
+    """The Nostr adapter's inbound handler: `Intake` plus what to send for its results.
+
+    Routed requests go straight to the directory (`Addressed`), direct answers back to the
+    adapter to publish. `handle_batch` checks every event of one adapter wake-up inside one
+    database transaction (the replay guard's inserts commit together instead of one
+    transaction each) and only hands out what to send once that transaction has committed.
+    """
+
+    def __init__(self, intake: Intake, publisher: Any, directory: Any) -> None:
+        self.intake = intake
+        self.publisher = publisher
+        self.directory = directory
+
+    def __call__(self, inbound: Any) -> list[Any]:
+        return self._outputs(inbound, int(time.time()))
+
+    def handle_batch(self, events: list[Any]) -> list[Any]:
+        from storage import models
+
+        out: list[Any] = []
+        for first in range(0, len(events), BATCH_TRANSACTION_EVENTS):
+            chunk = events[first:first + BATCH_TRANSACTION_EVENTS]
+            now = int(time.time())
+            produced: list[Any] = []
+            with models.database_proxy.atomic():
+                for inbound in chunk:
+                    try:
+                        produced.extend(self._outputs(inbound, now))
+                    except peewee.OperationalError:
+                        raise  # the transaction is lost: nothing of this chunk may go out
+                    except Exception:  # noqa: BLE001 - one bad event must not drop the others
+                        log.exception("intake failed on event %s", inbound.event.get("id"))
+            out.extend(produced)
+        return out
+
+    def _outputs(self, inbound: Any, now: int) -> list[Any]:
+        from adapters.nostr.adapter_messages import Addressed, PublishEvent
+
+        result = self.intake.handle(inbound.event, now)
+        out: list[Any] = []
+        if result.route is not None:
+            out.append(Addressed(self.directory, result.route))
+        for reply in result.replies:
+            out.append(PublishEvent(
+                self.publisher.message_event(reply.recipient, reply.message, now), None))
+        return out
+
+
 class IntakeHandlerFactory:
     """Builds the Nostr adapter's inbound handler inside the adapter's own process.
 
@@ -222,25 +278,10 @@ class IntakeHandlerFactory:
         self.database_url = database_url
         self.directory = directory
 
-    def __call__(self) -> Any:
-        from adapters.nostr.adapter_messages import Addressed, PublishEvent
+    def __call__(self) -> IntakeHandler:
         from adapters.nostr.outgoing import Publisher
         from storage import models, open_database
 
         if models.database_proxy.obj is None:
             open_database(self.database_url)
-        intake = Intake(self.settings)
-        publisher = Publisher(self.settings)
-        directory = self.directory
-
-        def handle(inbound: Any) -> list[Any]:
-            now = int(time.time())
-            result = intake.handle(inbound.event, now)
-            out: list[Any] = []
-            if result.route is not None:
-                out.append(Addressed(directory, result.route))
-            for reply in result.replies:
-                out.append(PublishEvent(publisher.message_event(reply.recipient, reply.message, now), None))
-            return out
-
-        return handle
+        return IntakeHandler(Intake(self.settings), Publisher(self.settings), self.directory)

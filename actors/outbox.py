@@ -3,8 +3,10 @@
 An effect exists in the database before anyone acts on it (DESIGN.md §3). This
 actor sends each one to its adapter, marks it done when the adapter confirms,
 retries it with backoff when the adapter reports a transient failure, and re-sends
-every undone effect when the daemon starts. It is also the owner of both
-adapters, so it turns their events (invoice state changes, payment results, a
+every undone effect when the daemon starts. The effects of one dispatch are read in
+one query and Lightning's go first, as one `Batch` (a refund must not wait behind
+chat messages), whose answers come back grouped and are marked done together. It
+is also the owner of both adapters, so it turns their events (invoice state changes, payment results, a
 bolt11 for a new hold invoice) into order events routed through the directory.
 It decides nothing about orders.
 """
@@ -21,7 +23,13 @@ from thespian.actors import Actor, WakeupMessage
 
 from adapters.lnd import messages as ln
 from adapters.nostr import outgoing
-from adapters.nostr.adapter_messages import NostrNotStarted, PublishEvent, PublishResult
+from adapters.nostr.adapter_messages import (
+    NostrNotStarted,
+    PublishBatch,
+    PublishEvent,
+    PublishResult,
+    PublishResults,
+)
 from storage import models, open_database, repository
 
 from . import records_json, reputation
@@ -35,6 +43,7 @@ from .messages import (
     RuntimeConfig,
 )
 from .order_logic import model
+from .publication_order import PublicationOrder
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,8 @@ _ANNOUNCE = "announce"
 _STORAGE_RETRY = "storage-retry"
 STORAGE_RETRY_MIN_SECONDS = 0.5
 STORAGE_RETRY_MAX_SECONDS = 30.0
+
+_NOSTR_EFFECTS = (model.SendMessage, model.PublishOrder, model.PublishDispute)
 
 _INVOICE_EVENTS = {
     ln.InvoiceState.ACCEPTED: model.InvoiceAccepted,
@@ -76,6 +87,7 @@ class OutboxActor(Actor):
         self._attempts: dict[int, int] = {}
         self._wakeup_armed = False
         self._publisher: outgoing.Publisher | None = None
+        self._publications = PublicationOrder()
         self._lightning_info: Any = None
         self._storage_waiting: list[tuple[object, object]] = []
         self._storage_delay = STORAGE_RETRY_MIN_SECONDS
@@ -113,8 +125,7 @@ class OutboxActor(Actor):
             self._configure(msg)
             self.send(sender, msg)
         elif isinstance(msg, DispatchEffects):
-            for effect_id in msg.effect_ids:
-                self._run_row(effect_id)
+            self._run_ids(msg.effect_ids)
         elif isinstance(msg, ResendUndone):
             self.resend_undone()
             self.send(sender, msg)
@@ -123,6 +134,8 @@ class OutboxActor(Actor):
                 self._execute(None, None, effect)
         elif isinstance(msg, ln.EffectDone):
             self._on_lightning_done(msg)
+        elif isinstance(msg, ln.Answers):
+            self._on_answers(msg, sender)
         elif isinstance(msg, ln.EffectFailed):
             if msg.error_kind == "not_found" and self._is_cancel(msg.effect_id):
                 # LND has no invoice for this hash (its AddHoldInvoice has not run yet):
@@ -135,6 +148,8 @@ class OutboxActor(Actor):
             self._on_invoice(msg)
         elif isinstance(msg, ln.PaymentResult):
             self._on_payment(msg)
+        elif isinstance(msg, PublishResults):
+            self._on_published_many(msg)
         elif isinstance(msg, PublishResult):
             self._on_published(msg)
         elif isinstance(msg, NostrNotStarted):
@@ -157,21 +172,80 @@ class OutboxActor(Actor):
             config.settings, (config.network,), maker_rating=reputation.maker_rating)
 
     def resend_undone(self) -> None:
-        for row in repository.undone_outbox():
-            self._run_row(row.id)
+        self._run_rows(repository.undone_outbox())
 
-    def _run_row(self, effect_id: int) -> None:
-        row = models.OutboxEffect.get_or_none(models.OutboxEffect.id == effect_id)
-        if row is None or row.done_at is not None:
-            return
-        self._execute(effect_id, row.order_id, records_json.loads(row.payload))
+    def _run_ids(self, effect_ids: Any) -> None:
+        rows = repository.outbox_rows(effect_ids)
+        self._run_rows([rows[i] for i in effect_ids if i in rows])
+
+    def _run_rows(self, rows: list[models.OutboxEffect]) -> None:
+        """Run the undone rows: Lightning's first, in one message, then the others in order."""
+        effects = [(row.id, row.order_id, records_json.loads(row.payload))
+                   for row in rows if row.done_at is None]
+        lightning = [e for e in effects if not isinstance(e[2], _NOSTR_EFFECTS)]
+        if len(lightning) > 1:
+            self._execute_lightning_batch(lightning)
+        else:
+            for effect_id, order_id, effect in lightning:
+                self._execute(effect_id, order_id, effect)
+        nostr = [e for e in effects if isinstance(e[2], _NOSTR_EFFECTS)]
+        if len(nostr) > 1:
+            self._execute_nostr_batch(nostr)
+        else:
+            for effect_id, order_id, effect in nostr:
+                self._execute(effect_id, order_id, effect)
+
+    def _execute_nostr_batch(self, effects: list[tuple[int, str | None, Any]]) -> None:
+        """Nostr effects of one dispatch as one `PublishBatch` (one hop; the adapter still
+        publishes and confirms each event on its own)."""
+        assert self._config is not None and self._publisher is not None
+        items: list[PublishEvent] = []
+        nothing_to_publish: list[int] = []
+        now = int(time.time())
+        for effect_id, _order_id, effect in effects:
+            if self._publications.superseded(effect_id, effect):
+                nothing_to_publish.append(effect_id)
+                continue
+            try:
+                event = self._publisher.event_for(effect, now)
+            except Exception as err:  # a bad effect must not stop the others
+                log.exception("effect %s could not be sent", effect_id)
+                self._on_failed(effect_id, str(err), retryable=False)
+                continue
+            if event is None:
+                nothing_to_publish.append(effect_id)
+            else:
+                items.append(PublishEvent(event, effect_id))
+        if nothing_to_publish:
+            self._mark_done_many(nothing_to_publish)
+        if items:
+            self.send(self._config.peers.nostr, PublishBatch(tuple(items)))
+
+    def _mark_done_many(self, effect_ids: list[int]) -> None:
+        repository.mark_outbox_done_many(effect_ids)
+        for effect_id in effect_ids:
+            self._attempts.pop(effect_id, None)
+            self._retry_at.pop(effect_id, None)
+
+    def _execute_lightning_batch(self, effects: list[tuple[int, str | None, Any]]) -> None:
+        assert self._config is not None
+        messages = []
+        for effect_id, _order_id, effect in effects:
+            try:
+                messages.append(lightning_message(effect, effect_id))
+            except Exception as err:  # a bad effect must not stop the others
+                log.exception("effect %s could not be sent", effect_id)
+                self._on_failed(effect_id, str(err), retryable=False)
+        if messages:
+            self.send(self._config.peers.lightning, ln.Batch(tuple(messages), reply_together=True))
 
     def _execute(self, effect_id: int | None, order_id: str | None, effect: Any) -> None:
         assert self._config is not None and self._publisher is not None
         peers = self._config.peers
         try:
-            if isinstance(effect, model.SendMessage | model.PublishOrder | model.PublishDispute):
-                event = self._publisher.event_for(effect, int(time.time()))
+            if isinstance(effect, _NOSTR_EFFECTS):
+                superseded = self._publications.superseded(effect_id, effect)
+                event = None if superseded else self._publisher.event_for(effect, int(time.time()))
                 if event is None:
                     self._mark_done(effect_id)
                 else:
@@ -208,12 +282,31 @@ class OutboxActor(Actor):
 
     def _on_lightning_done(self, msg: ln.EffectDone) -> None:
         effect_id = msg.effect_id
-        row = self._row(effect_id)
+        # only a new hold invoice (it carries its bolt11) needs its row: to tell the order
+        row = self._row(effect_id) if msg.payment_request else None
         self._mark_done(effect_id)
         if row is not None and row.effect == "AddHoldInvoice" and msg.payment_request:
             effect = records_json.loads(row.payload)
             self._route(row.order_id, model.HoldInvoiceCreated(
                 effect.hash, msg.payment_request, request_id=effect.request_id))
+
+    def _on_answers(self, msg: ln.Answers, sender: object) -> None:
+        """Answers to a batch: every done effect marked in one transaction, then routed as
+        `_on_lightning_done` routes one; failures handled one by one as usual."""
+        done = [m for m in msg.messages if isinstance(m, ln.EffectDone) and m.effect_id is not None]
+        rows = repository.outbox_rows([m.effect_id for m in done if m.payment_request])
+        repository.mark_outbox_done_many([m.effect_id for m in done])
+        for answer in done:
+            self._attempts.pop(answer.effect_id, None)
+            self._retry_at.pop(answer.effect_id, None)
+            row = rows.get(answer.effect_id)
+            if row is not None and row.effect == "AddHoldInvoice" and answer.payment_request:
+                effect = records_json.loads(row.payload)
+                self._route(row.order_id, model.HoldInvoiceCreated(
+                    effect.hash, answer.payment_request, request_id=effect.request_id))
+        for answer in msg.messages:
+            if not isinstance(answer, ln.EffectDone):
+                self._dispatch(answer, sender)
 
     def _on_failed(self, effect_id: Any, error: str, retryable: bool) -> None:
         row = self._row(effect_id)
@@ -256,6 +349,16 @@ class OutboxActor(Actor):
         self._mark_done(msg.effect_id)
         self._route(order_id, event)
 
+    def _on_published_many(self, msg: PublishResults) -> None:
+        """Relay outcomes reported together: the accepted ones marked done in one
+        transaction, the others retried one by one as `_on_published` does."""
+        accepted = [r.effect_id for r in msg.results if r.accepted_by and r.effect_id is not None]
+        if accepted:
+            self._mark_done_many(accepted)
+        for result in msg.results:
+            if not result.accepted_by:
+                self._on_published(result)
+
     def _on_published(self, msg: PublishResult) -> None:
         if msg.accepted_by:
             self._mark_done(msg.effect_id)
@@ -288,9 +391,10 @@ class OutboxActor(Actor):
 
     def _retry_due(self) -> None:
         now = time.monotonic()
-        for effect_id, at in list(self._retry_at.items()):
-            if at <= now:
-                del self._retry_at[effect_id]
-                self._run_row(effect_id)
+        due = sorted(effect_id for effect_id, at in self._retry_at.items() if at <= now)
+        for effect_id in due:
+            del self._retry_at[effect_id]
+        if due:
+            self._run_ids(due)
         if self._retry_at:
             self._arm(max(min(self._retry_at.values()) - now, 0.01))

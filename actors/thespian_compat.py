@@ -13,6 +13,18 @@ the Nostr adapter dying under a burst of requests). Older thespian used
 
 It must not change anything else: a closed descriptor still fails with EBADF,
 which thespian's loop relies on to find and drop a bad descriptor.
+
+multiprocQueueBase: thespian gives every actor a bounded `multiprocessing.Queue`
+(10 messages; the admin, which relays every message between top-level actors, 40)
+and `put` blocks when it is full. Two actors sending to each other's full queue
+then both block (the directory routing requests while the admin relays its
+deadlines and order results): after 20 s thespian drops the messages and the
+daemon stops answering. `unbounded_queues` makes those queues unbounded, so a
+send never blocks an actor (each queue's feeder thread writes to its pipe).
+And a new actor process closes the descriptors of its parent's other queues by
+number, which is right only when it was forked from that parent: started by a
+fork server (the end-to-end tests) the same numbers are its own queues, and it
+dies with "Bad file descriptor"; `inherited_descriptors_only` skips that there.
 """
 
 from __future__ import annotations
@@ -73,9 +85,40 @@ class MergingPollSelector:
         self._keys.clear()
 
 
+def unbounded_queues() -> None:
+    """multiprocQueueBase: every actor's and the admin's input queue without a bound."""
+    from thespian.system.transport import MultiprocessQueueTransport
+
+    MultiprocessQueueTransport.MAX_ACTOR_QUEUESIZE = 0  # multiprocessing: 0 means no bound
+    MultiprocessQueueTransport.MAX_ADMIN_QUEUESIZE = 0
+
+
+def inherited_descriptors_only() -> None:
+    """multiprocQueueBase: a child closes its parent's queue descriptors only when it
+    inherited them by a plain fork (a fork server or spawn hands it just its own)."""
+    from thespian.system.transport.MultiprocessQueueTransport import MultiprocessQueueTransport
+
+    original = MultiprocessQueueTransport.childResetFileNumList
+    if getattr(original, "_mostro_compat", False):
+        return
+
+    def child_reset_file_nums(self: Any) -> list[int]:
+        context = getattr(self, "_concontext", None)
+        if context is not None and context.get_start_method() != "fork":
+            return []
+        return list(original(self))
+
+    child_reset_file_nums._mostro_compat = True  # type: ignore[attr-defined]
+    MultiprocessQueueTransport.childResetFileNumList = child_reset_file_nums  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """Make thespian's TCP transport use the merging selector; idempotent."""
+    """Make thespian's TCP transport use the merging selector and the queue transport's
+    queues unbounded; idempotent."""
     from thespian.system.transport import TCPTransport
+
+    unbounded_queues()
+    inherited_descriptors_only()
 
     if getattr(TCPTransport.selectors, "DefaultSelector", None) is MergingPollSelector:
         return

@@ -3,7 +3,8 @@
 Each part is a real process: the `nostr-relay` relay (`adapters.nostr.local_relay`), a null relay
 (`bench.sink_relay`), the LND simulator (`python -m adapters.lnd.sim`), and the daemon itself
 (`actors.daemon.Daemon` on a multiprocess thespian base, whose actor processes are children of
-the benchmark's process). `Workbench` starts what a benchmark asks for and stops all of it, even
+the benchmark's process; on simpleSystemBase every actor runs in one thread of the benchmark's
+process, driven by a `SystemPump` as the end-to-end tests' `pump` does). `Workbench` starts what a benchmark asks for and stops all of it, even
 after a failure, then checks that none of the processes it started is left. CPU time and memory
 are read from /proc (psutil is not a dependency).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -118,12 +120,74 @@ def descendants(root: int) -> list[int]:
     return sorted(found)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` so far (0 when it is gone)."""
-    fields = _stat_fields(pid)
+# A process (pid) or one thread of a process ((pid, native thread id)): CpuMeter measures both.
+CpuKey = int | tuple[int, int]
+
+
+def _thread_stat_fields(pid: int, tid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def cpu_seconds(key: CpuKey) -> float:
+    """User + system CPU seconds of a process, or of one thread `(pid, tid)`, so far (0 when
+    it is gone)."""
+    fields = _thread_stat_fields(*key) if isinstance(key, tuple) else _stat_fields(key)
     if not fields:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def thread_ids(pid: int) -> list[int]:
+    try:
+        return sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+
+
+class SystemPump:
+    """Runs a simpleSystemBase actor system in one thread of this process.
+
+    That base runs actors only while a thread is inside `tell`/`ask`/`listen` (the end-to-end
+    tests' `pump` calls `listen` between steps); it is not thread-safe, so this thread is the only
+    one that touches the system after start: other threads hand it messages with `tell`.
+    """
+
+    def __init__(self, system: Any, slice_s: float = 0.01) -> None:
+        self._system = system
+        self._slice_s = slice_s
+        self._calls: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="daemon-actor-pump", daemon=True)
+        self.native_id: int | None = None
+
+    def start(self) -> SystemPump:
+        self._thread.start()
+        self._ready.wait(START_TIMEOUT)
+        return self
+
+    def tell(self, address: Any, message: Any) -> None:
+        self._calls.put((address, message))
+
+    def _run(self) -> None:
+        self.native_id = threading.get_native_id()
+        self._ready.set()
+        while not self._stop.is_set():
+            while True:
+                try:
+                    address, message = self._calls.get_nowait()
+                except queue.Empty:
+                    break
+                self._system.tell(address, message)
+            self._system.listen(self._slice_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(STOP_TIMEOUT)
 
 
 def rss_kb(pid: int) -> int:
@@ -189,13 +253,13 @@ class CpuMeter:
     def __init__(self, discover: Any, interval: float = 0.25) -> None:
         self._discover = discover if callable(discover) else (lambda: dict(discover))
         self._interval = interval
-        self.labelled: dict[int, str] = {}
-        self._before: dict[int, float] = {}
-        self._last: dict[int, float] = {}
+        self.labelled: dict[CpuKey, str] = {}
+        self._before: dict[CpuKey, float] = {}
+        self._last: dict[CpuKey, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wall = 0.0
-        self.used: dict[int, float] = {}
+        self.used: dict[CpuKey, float] = {}
         self.wall_s = 0.0
 
     def _sample(self) -> None:
@@ -274,6 +338,7 @@ class Workbench:
     daemons: list[Any] = field(default_factory=list)
     labels: dict[int, str] = field(default_factory=dict)
     admins: list[int] = field(default_factory=list)  # thespian admins that detached from us
+    pumps: dict[int, SystemPump] = field(default_factory=dict)  # id(daemon) -> its pump
 
     def __enter__(self) -> Workbench:
         return self
@@ -320,6 +385,8 @@ class Workbench:
         daemon = Daemon(settings)
         self.daemons.append(daemon)
         daemon.start()
+        if daemon.base == "simpleSystemBase":
+            self.pumps[id(daemon)] = SystemPump(daemon.system).start()
         admin = find_admin(settings.actors.admin_port if daemon.base == "multiprocTCPBase"
                            else None)
         if admin is not None:
@@ -327,6 +394,14 @@ class Workbench:
             print(f"bench: daemon admin pid {admin} (profile its actors with `py-spy record "
                   f"--subprocesses --pid {admin}`)", file=sys.stderr, flush=True)
         return daemon
+
+    def tell(self, daemon: Any, address: Any, message: Any) -> None:
+        """Send `message` to one of `daemon`'s actors (through its pump on simpleSystemBase)."""
+        pump = self.pumps.get(id(daemon))
+        if pump is not None:
+            pump.tell(address, message)
+        else:
+            daemon.system.tell(address, message)
 
     def daemon_pids(self) -> list[int]:
         """The daemon's processes: the actor system's admin and every actor below it.
@@ -348,15 +423,40 @@ class Workbench:
 
     def labelled_pids(self) -> dict[int, str]:
         """pid -> label for every process of the run: the parts, and the daemon's by actor."""
-        labelled = {pid: label for pid, label in self.labels.items()}
+        labelled: dict[Any, str] = {pid: label for pid, label in self.labels.items()}
         for pid in self.daemon_pids():
             labelled[pid] = daemon_role(pid)
+        labelled.update(self.own_threads())
+        return labelled
+
+    def own_threads(self) -> dict[tuple[int, int], str]:
+        """simpleSystemBase: this process's threads, split into the daemon's (the pump running
+        every actor; the relay pool's, LND streams' and gRPC's threads) and the benchmark's
+        (the main thread and threads named `bench-…`). Empty on the multiprocess bases."""
+        if not self.pumps:
+            return {}
+        pid = os.getpid()
+        pumps = {pump.native_id for pump in self.pumps.values()}
+        bench_threads = {thread.native_id for thread in threading.enumerate()
+                         if thread.name.startswith("bench-")}
+        bench_threads.add(threading.main_thread().native_id)
+        labelled: dict[tuple[int, int], str] = {}
+        for tid in thread_ids(pid):
+            if tid in pumps:
+                labelled[(pid, tid)] = "daemon:simple (all actors, one thread)"
+            elif tid in bench_threads:
+                labelled[(pid, tid)] = "bench (clients, polling)"
+            else:
+                labelled[(pid, tid)] = "daemon:threads (relay pool, LND, gRPC)"
         return labelled
 
     def close(self) -> None:
         # every daemon process alive now: an actor orphaned by its parent's exit is found too
         before_admins = self.daemon_pids()
         before = set(descendants(os.getpid())) | set(before_admins)
+        for pump in self.pumps.values():
+            pump.stop()
+        self.pumps.clear()
         for daemon in self.daemons:
             try:
                 daemon.stop()

@@ -42,7 +42,7 @@ PATHS = ("inject", "relay")
 # how often the outbox is counted: each count costs the bench's process (which shares the
 # machine's cores with the daemon) ~1 ms; 50 ms is 0.1 % of a minute-long case
 POLL_S = 0.05
-BASES = ("multiprocTCPBase", "multiprocQueueBase")
+BASES = ("multiprocTCPBase", "multiprocQueueBase", "simpleSystemBase")
 
 
 # --- getting requests to the daemon -----------------------------------------------------------
@@ -91,11 +91,12 @@ class RelayClient:
         self._ws.close()
 
 
-def injector(daemon: Any, relay_url: str) -> Callable[[list[mr.Request]], None]:
+def injector(bench: harness.Workbench, daemon: Any,
+             relay_url: str) -> Callable[[list[mr.Request]], None]:
     """Deliver requests by handing them to the Nostr adapter's relay pool (no relay)."""
     def deliver(requests: list[mr.Request]) -> None:
         texts = tuple(request.relay_message(INBOX_SUB) for request in requests)
-        daemon.system.tell(daemon.peers.nostr, InjectRelayMessages(relay_url, texts))
+        bench.tell(daemon, daemon.peers.nostr, InjectRelayMessages(relay_url, texts))
     return deliver
 
 
@@ -229,13 +230,14 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             other = mr.Party.fresh().trade.public_hex  # nobody the daemon listens for
             probe = [mr.new_order(other, transport, int(time.time()) + lead_s, i)
                      for i in range(count)]
-            meter = harness.CpuMeter({**bench.labels, **_self_label()})
+            meter = harness.CpuMeter({**bench.labels, **_self_label(bench)})
             report["relay_only"] = measure_relay_only(url, probe, kind, other, meter, timeout)
 
         daemon = bench.daemon(settings)
         client = RelayClient(url) if relay is not None else None
         try:
-            deliver = publisher(client) if client is not None else injector(daemon, url)
+            deliver = (publisher(client) if client is not None
+                       else injector(bench, daemon, url))
             per_kind = -(-count // 3)
             made = _setup_orders(2 * per_kind, deliver, node_pubkey, transport, timeout)
             takes = [order_id for order_id, _ in made[:per_kind]]
@@ -244,7 +246,7 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             requests = _mix(count, takes, cancels, node_pubkey, transport, created_at)
             expected = sum(mr.REPLY_MESSAGES[r.action] for r in requests)
             since = mr.outbox_high_water()
-            meter = harness.CpuMeter(lambda: {**bench.labelled_pids(), **_self_label()},
+            meter = harness.CpuMeter(lambda: {**_self_label(bench), **bench.labelled_pids()},
                                      interval=0.5)
             meter.start()
             waited = _deliver_windowed(deliver, requests, since, window, timeout)
@@ -272,13 +274,23 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             "window": window,
         })
         report["bottleneck"] = bottleneck(report["cpu"])
+        report["cpu_ms_per_request"] = cpu_ms_per_request(report["cpu"], count)
         return report
 
 
-def _self_label() -> dict[int, str]:
+def _self_label(bench: harness.Workbench) -> dict[Any, str]:
+    """The benchmark's own process; on simpleSystemBase the daemon shares it, and
+    `Workbench.own_threads` splits it by thread instead."""
     import os
 
-    return {os.getpid(): "bench (clients, polling)"}
+    return {} if bench.pumps else {os.getpid(): "bench (clients, polling)"}
+
+
+def cpu_ms_per_request(cpu: dict[str, dict[str, float]], count: int) -> dict[str, float]:
+    """CPU ms per timed request by process label, and `daemon` for all the daemon's together."""
+    per = {label: round(1000 * entry["cpu_s"] / count, 2) for label, entry in cpu.items()}
+    per["daemon"] = round(sum(v for label, v in per.items() if label.startswith("daemon:")), 2)
+    return per
 
 
 def bottleneck(cpu: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -334,15 +346,16 @@ def format_report(report: dict[str, Any]) -> str:
             f"{100 * case['ratio_to_crypto_limit']:.1f} %",
             f"{case['replies_published']}/{case['expected_replies']}",
             str(case["unanswered"]),
+            f"{case['cpu_ms_per_request']['daemon']:.1f}",
             f"{case['bottleneck']['process']} {100 * case['bottleneck']['core_share']:.0f} %",
         ])
     lines.append(common.format_table(
         ["case", "req/s", "req/s committed", "crypto limit", "ratio", "replies", "unanswered",
-         "busiest process (core)"], rows))
+         "daemon CPU ms/req", "busiest process (core)"], rows))
     for case in report["cases"]:
         lines += ["", f"CPU during {case['transport']} {case['path']} {case['base']} "
                       f"({case['wall_s']} s):"]
-        lines.append(_cpu_table(case["cpu"]))
+        lines.append(_cpu_table(case["cpu"], case["requests"]))
         if "relay_only" in case:
             only = case["relay_only"]
             lines += [f"relay alone: {only['events']} events published and read back in "
@@ -351,11 +364,13 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cpu_table(cpu: dict[str, dict[str, float]]) -> str:
-    rows = [[label, f"{entry['cpu_s']:.2f}", f"{100 * entry['max_core_share']:.0f} %",
-             str(int(entry["processes"]))]
+def _cpu_table(cpu: dict[str, dict[str, float]], requests: int | None = None) -> str:
+    rows = [[label, f"{entry['cpu_s']:.2f}",
+             f"{1000 * entry['cpu_s'] / requests:.2f}" if requests else "-",
+             f"{100 * entry['max_core_share']:.0f} %", str(int(entry["processes"]))]
             for label, entry in sorted(cpu.items(), key=lambda item: -item[1]["cpu_s"])]
-    return common.format_table(["process", "CPU s", "busiest (core)", "processes"], rows)
+    return common.format_table(["process", "CPU s", "ms/req", "busiest (core)", "processes"],
+                               rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

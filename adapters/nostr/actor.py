@@ -2,7 +2,8 @@
 
 It owns a `RelayPool` (whose thread does all network I/O) and turns what the pool reports into
 messages for its owner: `InboundEvent` (first copy of each event; after the injectable inbound
-handler has run in this process), `PublishResult`, `RelayStatus`. The pool's thread hands its
+handler has run in this process), `PublishResult` (or `PublishResults`: every outcome reported
+since the last wake-up, in one message), `RelayStatus`. The pool's thread hands its
 reports over through a `ThreadBridge`, so `receiveMessage` never blocks on the network: on
 multiprocTCPBase the actor wakes on the bridge's self-pipe (`ThespianWatch`), elsewhere it polls
 with `wakeupAfter` (on simpleSystemBase that only happens while the caller is inside
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from thespian.actors import (
@@ -40,6 +42,7 @@ from adapters.nostr.adapter_messages import (
     PublishBatch,
     PublishEvent,
     PublishResult,
+    PublishResults,
     RelayStatus,
     StartNostr,
     StopNostr,
@@ -64,6 +67,10 @@ GIFT_WRAP_LOOKBACK = 2 * 24 * 3600 + 3600
 # quick reconnect without replaying history.
 DIRECT_MESSAGE_LOOKBACK = 60
 _POLL = "nostr-adapter-poll"
+_FLUSH_RESULTS = "nostr-adapter-flush-results"
+# Where the adapter wakes on every relay OK (ThespianWatch), outcomes are held this long so one
+# `PublishResults` carries a burst of them: they only mark effects done, so a few ms is free.
+RESULTS_FLUSH_DELAY = timedelta(milliseconds=10)
 
 
 def inbox_subscription(
@@ -104,9 +111,14 @@ class NostrAdapter(Actor):
         self._owner: Any = None
         self._handler: InboundHandler = forward_inbound
         self._polling = False
+        self._results: list[PublishResult] = []  # outcomes not yet sent to the owner
+        self._flush_armed = False
 
     def receiveMessage(self, message: Any, sender: Any) -> ThespianWatch | None:
-        if isinstance(message, (WatchMessage, WakeupMessage)):
+        if isinstance(message, WakeupMessage) and message.payload == _FLUSH_RESULTS:
+            self._flush_armed = False
+            self._flush_results()
+        elif isinstance(message, (WatchMessage, WakeupMessage)):
             self._deliver()
             if isinstance(message, WakeupMessage) and message.payload == _POLL:
                 self._polling = False
@@ -181,34 +193,60 @@ class NostrAdapter(Actor):
             return
         pool.stop()
         self._deliver()
+        self._flush_results()
         bridge.close()
         self._pool = self._bridge = None
 
     # --- plumbing -----------------------------------------------------------------------------
 
     def _deliver(self) -> None:
-        """Forward everything the pool thread reported since the last wake-up."""
+        """Forward everything the pool thread reported since the last wake-up: the events read
+        to the inbound handler together, the publish outcomes to the owner in one message."""
         if self._bridge is None:
             return
+        received: list[InboundEvent] = []
         for item in self._bridge.drain():
             if isinstance(item, _Received):
-                self._inbound(InboundEvent(item.event, item.relay_url, item.received_at))
+                received.append(InboundEvent(item.event, item.relay_url, item.received_at))
             elif isinstance(item, PublishOutcome):
-                self.send(
-                    self._owner,
-                    PublishResult(
-                        item.token, item.event_id, item.accepted_by, item.rejected, item.timed_out
-                    ),
-                )
+                self._results.append(PublishResult(
+                    item.token, item.event_id, item.accepted_by, item.rejected, item.timed_out))
             elif isinstance(item, RelayStatusChange):
                 self.send(self._owner, RelayStatus(item.url, item.connected, item.error))
-
-    def _inbound(self, inbound: InboundEvent) -> None:
-        try:
-            outgoing = list(self._handler(inbound))
-        except Exception:  # noqa: BLE001 - one bad event must not take the adapter down
-            log.exception("inbound handler failed on event %s", inbound.event.get("id"))
+        if received:
+            self._inbound(received)
+        if not self._results:
             return
+        if self._bridge.can_watch:
+            # woken per OK: gather a burst of them before telling the owner
+            if not self._flush_armed:
+                self._flush_armed = True
+                self.wakeupAfter(RESULTS_FLUSH_DELAY, payload=_FLUSH_RESULTS)
+        else:
+            self._flush_results()  # polling already gathers what arrived in one interval
+
+    def _flush_results(self) -> None:
+        results, self._results = self._results, []
+        if len(results) == 1:
+            self.send(self._owner, results[0])
+        elif results:
+            self.send(self._owner, PublishResults(tuple(results)))
+
+    def _inbound(self, received: list[InboundEvent]) -> None:
+        handle_batch = getattr(self._handler, "handle_batch", None)
+        outgoing: list[Any] = []
+        if handle_batch is not None:
+            try:
+                outgoing = list(handle_batch(received))
+            except Exception:  # noqa: BLE001 - a bad batch must not take the adapter down
+                log.exception("inbound handler failed on a batch of %d events", len(received))
+                return
+        else:
+            for inbound in received:
+                try:
+                    outgoing.extend(self._handler(inbound))
+                except Exception:  # noqa: BLE001 - one bad event must not take the adapter down
+                    log.exception("inbound handler failed on event %s", inbound.event.get("id"))
         for message in outgoing:
             if isinstance(message, Addressed):
                 self.send(message.to, message.message)

@@ -27,7 +27,9 @@ class InboundEvent:
 # An inbound handler runs in the adapter's process on every new event, before anything goes to
 # the owner; it returns the messages to send: plain ones go to the owner, `Addressed` ones to
 # their address, `PublishEvent` ones to the relays (nothing at all drops the event). A factory
-# builds it once inside that process, so it may open databases or load keys there.
+# builds it once inside that process, so it may open databases or load keys there. A handler
+# that also has a `handle_batch(events: list[InboundEvent]) -> Iterable[Any]` method is given
+# every event read since the adapter last woke at once (e.g. to share one database transaction).
 InboundHandler = Callable[[InboundEvent], Iterable[Any]]
 InboundHandlerFactory = Callable[[], InboundHandler]
 SeenHookFactory = Callable[[], Callable[[str], bool]]
@@ -100,6 +102,15 @@ class PublishResult:
     @property
     def accepted(self) -> bool:
         return bool(self.accepted_by)
+
+
+@dataclass(frozen=True)
+class PublishResults:
+    """Several `PublishResult`s in one message: every outcome the pool reported since the
+    adapter last woke (one hop for a burst of relay OKs instead of one each). Sent only when
+    there are two or more; a single outcome still travels as a plain `PublishResult`."""
+
+    results: tuple[PublishResult, ...]
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,22 @@ def _no_process_left() -> None:
     assert left == []
 
 
-def test_intake_throughput_answers_every_injected_request() -> None:
+# the process that runs the Nostr adapter (and so the intake) on each base
+INTAKE_PROCESS = {
+    "multiprocTCPBase": "daemon:NostrAdapter",
+    "multiprocQueueBase": "daemon:NostrAdapter",
+    "simpleSystemBase": "daemon:simple (all actors, one thread)",
+}
+
+
+@pytest.mark.parametrize("base", list(INTAKE_PROCESS))
+def test_intake_throughput_answers_every_injected_request(base: str) -> None:
     report = intake_throughput.measure(
-        count=6, transports=(Transport.NIP44,), paths=("inject",), crypto_requests=3,
-        crypto_runs=1, window=4)
+        count=6, transports=(Transport.NIP44,), paths=("inject",), bases=(base,),
+        crypto_requests=3, crypto_runs=1, window=4)
     assert report["machine_line"].startswith("machine: ")
     [case] = report["cases"]
+    assert case["base"] == base
     assert case["mix"] == {"new-order": 2, "take-sell": 2, "cancel": 2}
     assert case["expected_replies"] == 2 * 1 + 2 * 2 + 2 * 1
     assert case["replies_published"] == case["expected_replies"] == case["replies_committed"]
@@ -43,9 +53,12 @@ def test_intake_throughput_answers_every_injected_request() -> None:
     assert case["requests_per_s"] > 0 and 0 < case["ratio_to_crypto_limit"]
     assert case["crypto_limit_per_s"] > case["requests_per_s"] * case["ratio_to_crypto_limit"]
     assert not math.isnan(case["committed_s"]) and case["committed_s"] <= case["published_s"]
-    assert "daemon:NostrAdapter" in case["cpu"] and "sink-relay" in case["cpu"]
+    assert INTAKE_PROCESS[base] in case["cpu"] and "sink-relay" in case["cpu"]
+    assert case["cpu_ms_per_request"]["daemon"] > 0
+    assert case["cpu_ms_per_request"][INTAKE_PROCESS[base]] > 0
     assert case["bottleneck"]["process"] in case["cpu"]
-    assert "nip44 inject TCPBase" in intake_throughput.format_report(report)
+    label = base.replace("multiproc", "")
+    assert f"nip44 inject {label}" in intake_throughput.format_report(report)
     _no_process_left()
 
 

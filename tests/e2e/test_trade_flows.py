@@ -4,8 +4,8 @@ Nothing here reaches into the daemon: makers and takers only send signed,
 encrypted Mostro messages and pay or issue invoices from their own wallets,
 as the mobile app would. The order book is read back from the relay after
 each step and checked against PROTOCOL.md §3.1 (including the asymmetric
-status buckets). The happy paths run on the single-threaded base and on the
-multiprocess TCP base.
+status buckets). The happy paths run on the single-threaded base and on both
+multiprocess bases (TCP and queue).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ FEE = party_fee(AMOUNT)  # 150
 BASES = [
     pytest.param("simpleSystemBase", id="simple"),
     pytest.param("multiprocTCPBase", id="multiproc", marks=pytest.mark.multiproc),
+    pytest.param("multiprocQueueBase", id="multiproc-queue", marks=pytest.mark.multiproc),
 ]
 
 

@@ -6,6 +6,7 @@ through `ActorSystem.listen`.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -27,12 +28,14 @@ from adapters.nostr.actor import (
 from adapters.nostr.adapter_messages import (
     Addressed,
     InboundEvent,
+    InjectRelayMessages,
     NostrNotStarted,
     NostrStarted,
     NostrStopped,
     PublishBatch,
     PublishEvent,
     PublishResult,
+    PublishResults,
     RelayStatus,
     StartNostr,
     StopNostr,
@@ -61,7 +64,9 @@ class Inbox:
             if remaining <= 0:
                 pytest.fail(f"no matching message within {timeout} s; got {self.received}")
             message = self.system.listen(timedelta(seconds=min(remaining, 0.5)))
-            if message is not None:
+            if isinstance(message, PublishResults):  # outcomes of one wake-up, sent together
+                self.received.extend(message.results)
+            elif message is not None:
                 self.received.append(message)
 
     def of_type(self, kind: type) -> list[Any]:
@@ -94,6 +99,27 @@ def tagging_handler_factory() -> Callable[[InboundEvent], Iterable[Any]]:
         return (Handled(event.event["id"], os.getpid(), event.relay_url),)
 
     return handle
+
+
+@dataclass(frozen=True)
+class HandledTogether:
+    """What the batch handler sends: the ids of the events it was given in one call."""
+
+    event_ids: tuple[str, ...]
+
+
+class BatchHandler:
+    """An inbound handler with `handle_batch`: the adapter must prefer it."""
+
+    def __call__(self, event: InboundEvent) -> Iterable[Any]:
+        return (HandledTogether((event.event["id"],)),)
+
+    def handle_batch(self, events: list[InboundEvent]) -> Iterable[Any]:
+        return (HandledTogether(tuple(e.event["id"] for e in events)),)
+
+
+def batch_handler_factory() -> BatchHandler:
+    return BatchHandler()
 
 
 SEEN_BEFORE_CONTENT = "handled before the restart"
@@ -251,6 +277,22 @@ def test_inbound_handler_runs_before_the_owner_sees_anything(asys, session_relay
     assert handled == Handled(kept["id"], os.getpid(), session_relay.url)  # one process here
     assert not inbox.of_type(InboundEvent)
     assert [h.event_id for h in inbox.of_type(Handled)] == [kept["id"]]
+
+
+def test_events_read_together_reach_a_batch_handler_in_one_call(asys, session_relay, make_event):
+    """Everything the pool read before the adapter woke goes to `handle_batch` at once (the
+    intake checks them in one database transaction)."""
+    node = generate_keypair().public_hex
+    adapter = start_adapter(
+        asys, [session_relay.url], node, inbound_handler_factory=batch_handler_factory
+    )
+    inbox = Inbox(asys)
+    events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(4)]
+    texts = tuple(json.dumps(["EVENT", "mostro-inbox", e]) for e in events)
+    asys.tell(adapter, InjectRelayMessages(session_relay.url, texts))
+    together = inbox.wait_for(lambda m: isinstance(m, HandledTogether))
+    assert together.event_ids == tuple(e["id"] for e in events)
+    assert not inbox.of_type(InboundEvent)
 
 
 def test_seen_hook_from_start_message_suppresses_handled_events(asys, session_relay, make_event):
