@@ -21,6 +21,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the daemon under the supervisor")
     run.add_argument("--config", default="config/settings.toml", help="settings file (TOML)")
+    run.add_argument("--join", metavar="LEADER", default="",
+                     help="run as a worker in the convention of this leader (host:admin_port)")
     run.set_defaults(handler=_run)
 
     health = sub.add_parser("health", help="ask a running daemon how it is (exit 0: healthy)",
@@ -96,7 +98,7 @@ def _devnet(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import supervisor
 
-    return supervisor.main(["--config", args.config])
+    return supervisor.main(["--config", args.config, *(["--join", args.join] if args.join else [])])
 
 
 def _config_check(args: argparse.Namespace) -> int:

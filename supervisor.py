@@ -11,6 +11,12 @@ intake stop (inbox closed, relays kept for replies), in-flight order messages
 finish, flush the outbox, close the relays, stop the
 actors and the system. A second signal skips straight to stopping the system.
 
+`mostro-py run --join LEADER` (or ``[actors] convention_leader``) runs a
+*worker* instead (``Worker``): an actor system that joins the leader's
+convention and offers order capacity, with no adapters, no directory and no
+LND; it logs whether it is a member, and on SIGTERM/SIGINT leaves the
+convention (the leader then re-activates its orders elsewhere) and exits.
+
 `mostro-py health` (``health_main``) asks a running daemon how it is, from
 another process, through the thespian admin port.
 
@@ -289,9 +295,11 @@ def create_actor_system(settings: Settings) -> Any:
     """
     from thespian.actors import ActorSystem
 
-    capabilities: dict[str, Any] = {}
-    if settings.actors.base != "simpleSystemBase":
-        capabilities["Admin Port"] = settings.actors.admin_port
+    from actors.placement import system_capabilities, tune_convention_checkin
+
+    capabilities = system_capabilities(settings.actors)
+    if settings.actors.base == "multiprocTCPBase":
+        tune_convention_checkin(settings.actors.member_checkin_seconds)
     previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     previous_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -419,11 +427,108 @@ class Supervisor:
             system.shutdown()
 
 
-# ------------------------------------------------------------------ entry points
-def load_or_report(path: str) -> Settings | None:
-    """Settings, or None after printing every problem (no traceback)."""
+# ------------------------------------------------------------------ worker (convention member)
+@dataclass(frozen=True)
+class Membership:
+    """A worker's view of its convention: whom it joined, and how many order actors it runs."""
+
+    joined: bool
+    leader: str
+    order_actors: int
+
+    def fields(self) -> dict[str, object]:
+        return {"joined": self.joined, "leader": self.leader, "order_actors": self.order_actors}
+
+
+def convention_membership(system: Any, timeout: float = 5.0) -> Membership:
+    """Ask this process's own actor system whether the leader has registered it."""
+    from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
+
+    status = system.ask(system._systemBase.adminAddr, Thespian_StatusReq(), timeout)
+    if not isinstance(status, Thespian_SystemStatus):
+        return Membership(False, "", 0)
+    leader = status.conventionLeader
+    joined = leader is not None and any(
+        member == leader for member, _valid in status.conventionAttendees)
+    return Membership(joined, str(leader or ""), len(status.childActors))
+
+
+class Worker:
+    """A convention member: its actor system runs the order actors the leader places here.
+
+    Nothing else runs here (no Nostr, no Lightning, no directory): the order actors get
+    their settings and database URL from the leader's directory when activated.
+    """
+
+    def __init__(self, settings: Settings, stop: ShutdownSignal,
+                 options: SupervisorOptions | None = None) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.options = options or SupervisorOptions()
+        self.system: Any = None
+
+    def run(self) -> int:
+        leader = self.settings.actors.convention_leader
+        try:
+            self.system = create_actor_system(self.settings)
+            log.info("worker running; joining the convention",
+                     extra=fields(leader=leader, admin_port=self.settings.actors.admin_port,
+                                  orders=self.settings.actors.orders))
+            joined = False
+            last_health_log = time.monotonic()
+            interval = min(self.options.check_interval, 1.0)
+            while not self.stop.requested.wait(interval if not joined else self.options.check_interval):
+                membership = convention_membership(self.system, self.options.probe_timeout)
+                if membership.joined != joined:
+                    joined = membership.joined
+                    if joined:
+                        log.info("joined the convention", extra=fields(**membership.fields()))
+                    else:
+                        log.warning("not a member of the convention (leader unreachable?)",
+                                    extra=fields(**membership.fields()))
+                if time.monotonic() - last_health_log >= self.options.health_log_interval:
+                    last_health_log = time.monotonic()
+                    log.log(logging.INFO if joined else logging.WARNING, "health",
+                            extra=fields(**membership.fields()))
+            log.info("leaving the convention; the leader re-activates this host's orders elsewhere")
+        except ForcedExit:
+            self._stop_system()
+            return EXIT_FORCED
+        finally:
+            self._stop_system()
+        log.info("stopped")
+        return EXIT_OK
+
+    def _stop_system(self) -> None:
+        system, self.system = self.system, None
+        if system is not None:
+            system.shutdown()
+
+
+def database_reachable(url: str) -> str | None:
+    """None when this host can open the shared database, else one line saying why not."""
+    import peewee
+
+    from storage import open_database
+
+    database = open_database(url)
     try:
-        return load_settings(path)
+        database.connect(reuse_if_open=True)
+        database.execute_sql("SELECT 1")
+    except (peewee.DatabaseError, OSError) as error:
+        return storage_problem(error, url)
+    finally:
+        database.close()
+    return None
+
+
+# ------------------------------------------------------------------ entry points
+def load_or_report(path: str, leader: str = "") -> Settings | None:
+    """Settings, or None after printing every problem (no traceback); `leader` (from --join)
+    stands for `[actors] convention_leader`."""
+    overrides = {"actors": {"convention_leader": leader}} if leader else None
+    try:
+        return load_settings(path, overrides=overrides)
     except ConfigError as err:
         problems = str(err).splitlines()
         print(f"mostro-py: invalid settings in {path} ({len(problems)} problem"
@@ -440,6 +545,9 @@ def build_parser(prog: str = "mostro-py run") -> argparse.ArgumentParser:
                         help="seconds between liveness checks of the top-level actors")
     parser.add_argument("--health-log-interval", type=float, default=60.0,
                         help="seconds between health lines in the log")
+    parser.add_argument("--join", metavar="LEADER", default="",
+                        help="run as a worker joining the convention of the leader's admin address "
+                             "(host:port); overrides [actors] convention_leader")
     return parser
 
 
@@ -447,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`mostro-py run`: exit 0 after a graceful stop, 2 for bad settings, 3 for an unusable
     database, 1 when the daemon fails, 130 when a second signal forced the stop."""
     args = build_parser().parse_args(argv)
-    settings = load_or_report(args.config)
+    settings = load_or_report(args.config, args.join)
     if settings is None:
         return EXIT_CONFIG
     configure_logging(settings.logging.level)
@@ -460,12 +568,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.critical(f"the actor admin port {settings.actors.admin_port} is in use "
                          "(is another mostro-py running? else change actors.admin_port)")
             return EXIT_FAILURE
+    options = SupervisorOptions(check_interval=args.check_interval,
+                                health_log_interval=args.health_log_interval)
+    if settings.actors.joins_convention():
+        # a worker: the leader migrates; this host only has to reach the same database
+        problem = database_reachable(settings.database.url)
+        if problem is not None:
+            log.critical(problem)
+            return EXIT_STORAGE
+        try:
+            return Worker(settings, stop, options).run()
+        except ForcedExit:
+            return EXIT_FORCED
+        except Exception as error:  # noqa: BLE001 - the operator gets one line, not a traceback
+            log.critical("the worker failed", exc_info=error)
+            return EXIT_FAILURE
     problem = prepare_storage(settings)
     if problem is not None:
         log.critical(problem)
         return EXIT_STORAGE
-    options = SupervisorOptions(check_interval=args.check_interval,
-                                health_log_interval=args.health_log_interval)
     try:
         return Supervisor(settings, stop, options).run()
     except ForcedExit:
@@ -487,9 +608,29 @@ def health_main(argv: Sequence[str] | None = None) -> int:
     settings = load_or_report(args.config)
     if settings is None:
         return EXIT_CONFIG
+    if settings.actors.joins_convention():
+        return worker_health(settings, args.timeout, args.json)
     report = probe_health(settings, args.timeout)
     print(json.dumps(asdict(report)) if args.json else report.line())
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def worker_health(settings: Settings, timeout: float, as_json: bool) -> int:
+    """`mostro-py health` on a worker: 0 when its actor system is a member of the convention."""
+    from actors.inspection import join_actor_system
+
+    joined = join_actor_system(settings)
+    if isinstance(joined, str):
+        membership, note = Membership(False, settings.actors.convention_leader, 0), joined
+    else:
+        membership, note = convention_membership(joined[0], timeout), ""
+    values = {**membership.fields(), **({"note": note} if note else {})}
+    if as_json:
+        print(json.dumps(values))
+    else:
+        print(("member" if membership.joined else "not a member") + "".join(
+            f" {key}={_field_value(value)}" for key, value in values.items()))
+    return EXIT_OK if membership.joined else EXIT_FAILURE
 
 
 if __name__ == "__main__":

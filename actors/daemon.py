@@ -9,6 +9,7 @@ deadlines are re-scheduled; undone effects are re-sent; intake opens last.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from .messages import (
 from .order_logic.deadlines import deadlines_of
 from .order_store import load_states
 from .outbox import OutboxActor
+from .placement import system_capabilities, tune_convention_checkin
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,10 @@ class Daemon:
     # ------------------------------------------------------------ start / stop
     def start(self) -> None:
         if self.system is None:
-            capabilities: dict[str, Any] = {}
-            if self.base != "simpleSystemBase":
-                capabilities["Admin Port"] = self.settings.actors.admin_port
-            self.system = ActorSystem(self.base, capabilities)
+            actors = dataclasses.replace(self.settings.actors, base=self.base)
+            if self.base == "multiprocTCPBase":
+                tune_convention_checkin(actors.member_checkin_seconds)
+            self.system = ActorSystem(self.base, system_capabilities(actors))
         system = self.system
         outbox = system.createActor(OutboxActor)
         clock = system.createActor(ClockActor)

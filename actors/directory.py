@@ -6,6 +6,15 @@ an order actor from the database on demand, passivates idle or finished ones
 (LRU cap, idle timeout) and buffers events for an actor being passivated, so
 nothing is lost or reordered across a passivation. It decides nothing about
 orders: refusals come from the order logic, except "no such order".
+
+Scale-out (several actor systems in one thespian convention): the directory
+chooses the host of each new or re-activated order actor (``actors.placement``:
+fewest live order actors, workers before the leader) and pins the creation there
+by capability requirements. It listens to the convention's membership: when the
+leader declares a member gone (missed check-ins) or it re-registers after a
+restart, every order placed there is re-activated elsewhere from the database
+and its unconfirmed events are re-sent, marked ``redelivered``. With no host
+offering orders, events wait here until one joins.
 """
 
 from __future__ import annotations
@@ -19,7 +28,13 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
-from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
+from thespian.actors import (
+    Actor,
+    ActorExitRequest,
+    ActorSystemConventionUpdate,
+    ChildActorExited,
+    WakeupMessage,
+)
 
 from adapters.nostr.protocol.enums import Action, CantDoReason
 from storage import models, open_database, repository
@@ -41,6 +56,7 @@ from .messages import (
 from .order_actor import OrderActor
 from .order_logic.model import CancelHoldInvoice, ClientRequest, InvoiceAccepted
 from .order_logic.replies import cant_do
+from .placement import HOST, ORDERS, Host, choose_host, host_name, requirements_for
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +66,7 @@ IDLE_SWEEP_SECONDS = 5.0
 @dataclasses.dataclass
 class LiveOrder:
     address: Any
+    host: str = ""
     in_flight: int = 0
     last_used: float = 0.0
     terminal: bool = False
@@ -68,6 +85,15 @@ class OrderDirectoryActor(Actor):
         self._handled = 0
         self._quiesce_waiters: list[Any] = []
         self._sweep_armed = False
+        # hosts that may run order actors, by name (this system's own one included if it may)
+        self._hosts: dict[str, Host] = {}
+        # events for orders that no host can run right now, in arrival order
+        self._homeless: OrderedDict[str, list[RouteToOrder]] = OrderedDict()
+        # members where an order actor died unexpectedly: not used until the given time
+        # (monotonic), so a host that is gone but not yet declared gone is not tried again
+        self._suspect: dict[str, tuple[Host, float]] = {}
+        # set by ActorExitRequest: the order actors are going down with us, nothing is moved
+        self._exiting = False
 
     # ------------------------------------------------------------ dispatch
     def receiveMessage(self, msg: object, sender: object) -> None:
@@ -79,13 +105,20 @@ class OrderDirectoryActor(Actor):
         elif isinstance(msg, InvoiceUpdate):
             self._route_invoice(msg)
         elif isinstance(msg, OrderHandled):
-            self._on_handled(msg)
+            self._on_handled(msg, sender)
         elif isinstance(msg, Passivated):
             self._on_passivated(msg.order_id)
+        elif isinstance(msg, ActorExitRequest):
+            self._exiting = True
         elif isinstance(msg, ChildActorExited):
-            self._on_child_exited(msg.childAddress)
+            if not self._exiting:
+                self._on_child_exited(msg.childAddress)
+        elif isinstance(msg, ActorSystemConventionUpdate):
+            if not self._exiting:
+                self._on_member_update(msg)
         elif isinstance(msg, WakeupMessage):
             self._sweep_armed = False
+            self._restore_suspects()
             self._sweep_idle()
         elif isinstance(msg, Quiesce):
             self._quiesce_waiters.append(sender)
@@ -93,14 +126,26 @@ class OrderDirectoryActor(Actor):
         elif isinstance(msg, StatusRequest):
             self.send(sender, DirectoryStatus(
                 live_orders=tuple(self._live),
-                buffered={k: len(v) for k, v in self._passivating.items()},
+                buffered={**{k: len(v) for k, v in self._passivating.items()},
+                          **{k: len(v) for k, v in self._homeless.items()}},
                 handled=self._handled,
+                hosts={name: host.live for name, host in self._hosts.items()},
+                placement={order_id: live.host for order_id, live in self._live.items()},
+                addresses={order_id: str(live.address) for order_id, live in self._live.items()},
             ))
 
     def _configure(self, config: RuntimeConfig) -> None:
         self._config = config
         if models.database_proxy.obj is None:
             open_database(config.database_url)
+        actors = getattr(config.settings, "actors", None)
+        if getattr(actors, "orders", True):
+            own = host_name(int(getattr(actors, "admin_port", 0))
+                            if getattr(actors, "base", "") != "simpleSystemBase" else 0)
+            self._hosts.setdefault(own, Host(own))
+        if getattr(actors, "base", "") == "multiprocTCPBase":
+            # members joining / leaving the convention (this system must be its leader)
+            self.notifyOnSystemRegistrationChanges(True)
         self._arm_sweep()
 
     # ------------------------------------------------------------ routing
@@ -114,6 +159,9 @@ class OrderDirectoryActor(Actor):
             return
         if msg.order_id in self._passivating:
             self._passivating[msg.order_id].append(msg)
+            return
+        if msg.order_id in self._homeless:
+            self._homeless[msg.order_id].append(msg)
             return
         if msg.order_id not in self._live and not self._exists(msg.order_id):
             if isinstance(event, ClientRequest):
@@ -139,7 +187,15 @@ class OrderDirectoryActor(Actor):
     def _deliver(self, msg: RouteToOrder, new: bool) -> None:
         live = self._live.get(msg.order_id)
         if live is None:
-            live = LiveOrder(self.createActor(OrderActor))
+            host = choose_host(self._hosts.values())
+            if host is None:
+                log.warning("no host offers order actors; order %s waits for one", msg.order_id)
+                self._homeless.setdefault(msg.order_id, []).append(msg)
+                return
+            # this system's own host needs no pin (a bare test system declares no name)
+            pin = host.name if host.admin_address is not None else None
+            live = LiveOrder(self.createActor(OrderActor, requirements_for(pin)), host.name)
+            host.live += 1
             assert self._config is not None
             self.send(live.address, ActivateOrder(msg.order_id, self._config))
             self._live[msg.order_id] = live
@@ -156,9 +212,13 @@ class OrderDirectoryActor(Actor):
             self.send(outbox, DispatchTransient((effect,)))
 
     # ------------------------------------------------------------ lifecycle
-    def _on_handled(self, msg: OrderHandled) -> None:
+    def _on_handled(self, msg: OrderHandled, sender: Any) -> None:
         self._handled += 1
         live = self._live.get(msg.order_id)
+        if live is not None and live.address != sender:
+            # from an actor of this order that died and was replaced since: what it had
+            # not confirmed was re-sent to the new one, whose confirmations count
+            live = None
         if live is not None:
             live.in_flight = max(0, live.in_flight - 1)
             if live.unconfirmed:
@@ -210,6 +270,7 @@ class OrderDirectoryActor(Actor):
         live = self._live.pop(order_id, None)
         buffered = self._passivating.pop(order_id, [])
         if live is not None:
+            self._release_host(live)
             self.send(live.address, ActorExitRequest())
         for msg in buffered:
             self._deliver(msg, new=False)
@@ -218,20 +279,80 @@ class OrderDirectoryActor(Actor):
         for order_id, live in list(self._live.items()):
             if live.address == address:
                 log.error("order actor for %s exited unexpectedly; it will be re-activated", order_id)
-                self._live.pop(order_id, None)
-                # what it had not confirmed, then what waited behind a passivation: the
-                # order's events keep their order (a re-sent one that was in fact decided
-                # meets the order's idempotent rules)
-                buffered = [*live.unconfirmed, *self._passivating.pop(order_id, [])]
-                for msg in buffered:
-                    self._deliver(msg, new=False)
+                self._suspend_host(live.host)
+                self._reactivate(order_id)
                 self._maybe_quiet()
                 return
+
+    def _reactivate(self, order_id: str) -> None:
+        """Replace a dead order actor: a fresh one (placed anew) gets what the dead one had not
+        confirmed, marked re-delivered (it may have been committed: the new actor skips
+        those it finds in the journal), then what waited behind a passivation, in order."""
+        live = self._live.pop(order_id)
+        self._release_host(live)
+        resent = [dataclasses.replace(msg, redelivered=True) for msg in live.unconfirmed]
+        for msg in [*resent, *self._passivating.pop(order_id, [])]:
+            self._deliver(msg, new=False)
+
+    def _suspend_host(self, name: str) -> None:
+        host = self._hosts.get(name)
+        if host is None or host.admin_address is None:
+            return  # this system's own host stays: there is no other fallback
+        self._hosts.pop(name)
+        actors = getattr(self._config.settings, "actors", None) if self._config else None
+        pause = 3 * float(getattr(actors, "member_checkin_seconds", 10))
+        self._suspect[name] = (host, time.monotonic() + pause)
+        log.warning("order actors are not placed on %s for %.0f s", name, pause)
+
+    def _restore_suspects(self) -> None:
+        now = time.monotonic()
+        for name, (host, until) in list(self._suspect.items()):
+            if until <= now:
+                del self._suspect[name]
+                self._hosts.setdefault(name, host)
+        if self._homeless and self._hosts:
+            self._place_homeless()
+
+    def _release_host(self, live: LiveOrder) -> None:
+        host = self._hosts.get(live.host) or self._suspect.get(live.host, (None, 0.0))[0]
+        if host is not None:
+            host.live = max(0, host.live - 1)
+
+    # ------------------------------------------------------------ convention membership
+    def _on_member_update(self, msg: ActorSystemConventionUpdate) -> None:
+        capabilities = msg.remoteCapabilities or {}
+        name = capabilities.get(HOST) or str(msg.remoteAdminAddress)
+        if msg.remoteAdded:
+            if capabilities.get(ORDERS):
+                log.info("convention member %s joined; it runs order actors", name)
+                known = self._hosts.get(name) or self._suspect.pop(name, (None, 0.0))[0]
+                if known is None:
+                    known = Host(name, msg.remoteAdminAddress)
+                known.admin_address = msg.remoteAdminAddress
+                self._hosts[name] = known
+                self._place_homeless()
+            return
+        gone = self._hosts.pop(name, None) or self._suspect.pop(name, (None, 0.0))[0]
+        if gone is None:
+            return
+        moved = [order_id for order_id, live in self._live.items() if live.host == name]
+        log.error("convention member %s is gone; re-activating its %d order(s) elsewhere",
+                  name, len(moved))
+        for order_id in moved:
+            self._reactivate(order_id)
+        self._maybe_quiet()
+
+    def _place_homeless(self) -> None:
+        homeless, self._homeless = self._homeless, OrderedDict()
+        for messages in homeless.values():
+            for msg in messages:
+                self._deliver(msg, new=False)
 
     def _maybe_quiet(self) -> None:
         if not self._quiesce_waiters:
             return
-        if any(live.in_flight for live in self._live.values()) or any(self._passivating.values()):
+        if (any(live.in_flight for live in self._live.values())
+                or any(self._passivating.values()) or self._homeless):
             return
         waiters, self._quiesce_waiters = self._quiesce_waiters, []
         for waiter in waiters:

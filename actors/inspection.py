@@ -175,16 +175,44 @@ def effect_summary(effect: Any) -> str:
     return name
 
 
+def _status_after(decision: dict[str, Any]) -> str | None:
+    """The order status a decoded journal decision recorded, None when it does not say (a
+    changes entry that left the order as it was: see journal_changes)."""
+    state = decision.get("state")
+    if isinstance(state, OrderState):
+        return state.order.status.value
+    order = (decision.get("changes") or {}).get("order")
+    return order.status.value if order is not None else None
+
+
 def _journal_view(row: models.JournalEntry) -> JournalView:
     try:
         event = records_json.loads(row.message)
         decision = records_json.loads(row.decision)
     except (KeyError, TypeError, ValueError) as err:
         return JournalView(row.seq, row.created_at, f"<unreadable: {err}>", None, ())
-    state = decision.get("state")
-    status = state.order.status.value if isinstance(state, OrderState) else None
     effects = tuple(effect_summary(effect) for effect in decision.get("effects", ()))
-    return JournalView(row.seq, row.created_at, event_summary(event), status, effects)
+    return JournalView(row.seq, row.created_at, event_summary(event), _status_after(decision),
+                       effects)
+
+
+def _journal_tail(journal: Sequence[models.JournalEntry], count: int) -> tuple[JournalView, ...]:
+    """The last `count` entries; an entry that did not change the order shows the status the
+    order had after the one before it (looked up further back when the tail starts there)."""
+    tail = [_journal_view(r) for r in (journal[-count:] if count > 0 else [])]
+    status: str | None = None
+    for row in reversed(journal[:len(journal) - len(tail)]):
+        try:
+            status = _status_after(records_json.loads(row.decision))
+        except (KeyError, TypeError, ValueError):
+            break
+        if status is not None:
+            break
+    for index, view in enumerate(tail):
+        if view.status_after is None and not view.event.startswith("<unreadable"):
+            tail[index] = dataclasses.replace(view, status_after=status)
+        status = tail[index].status_after
+    return tuple(tail)
 
 
 def order_facts(
@@ -217,7 +245,6 @@ def inspect_order(
     else:
         deadlines, stuck = (), (unloadable(order_id, str(state)),)
     journal = repository.journal_of(order_id)
-    tail = journal[-journal_tail:] if journal_tail > 0 else []
     dispute = repository.dispute_of_order(order_id)
     return OrderReport(
         row=repository.as_dict(row),
@@ -225,7 +252,7 @@ def inspect_order(
         dispute=repository.as_dict(dispute) if dispute is not None else None,
         deadlines=deadlines,
         journal_entries=len(journal),
-        journal_tail=tuple(_journal_view(r) for r in tail),
+        journal_tail=_journal_tail(journal, journal_tail),
         undone_outbox=outbox,
         stuck=stuck,
         actor=liveness or ActorLiveness(system_running=False, note="actor system not asked"),

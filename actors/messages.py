@@ -41,6 +41,9 @@ class RouteToOrder:
     order_id: str
     event: OrderEvent
     now: int | None = None
+    # set by the directory when it sends this again to a fresh actor after the first one
+    # died: the event may already be committed (the order actor then skips it)
+    redelivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,10 @@ class DirectoryStatus:
     live_orders: tuple[str, ...]
     buffered: dict[str, int]
     handled: int
+    # scale-out: host name → order actors placed there; order id → its host and actor address
+    hosts: dict[str, int] = field(default_factory=dict)
+    placement: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

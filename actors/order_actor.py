@@ -21,7 +21,7 @@ from thespian.actors import Actor, WakeupMessage
 
 from storage import models, open_database
 
-from . import order_store
+from . import order_store, records_json
 from .messages import (
     ActivateOrder,
     DispatchEffects,
@@ -41,6 +41,7 @@ from .order_logic.model import (
     OrderState,
     PriceSnapshot,
 )
+from .placement import accepts_order_actor
 from .reputation import reputations_for
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,22 @@ def price_snapshot(settings: Any, now: int) -> PriceSnapshot | None:
     if not fixed:
         return None
     return PriceSnapshot(prices=dict(fixed), taken_at=now)
+
+
+def already_journaled(order_id: str, event: OrderEvent) -> bool:
+    """Whether this very event was committed for the order (a re-delivery after its actor died)."""
+    text = records_json.dumps(event)
+    query = models.JournalEntry.select().where(
+        (models.JournalEntry.order_id == order_id) & (models.JournalEntry.message == text))
+    return bool(query.exists())
+
+
+def undone_lightning_effects(order_id: str) -> list[int]:
+    """The order's committed Lightning effects not confirmed yet (idempotent: safe to run again)."""
+    effect = models.OutboxEffect
+    query = effect.select(effect.id).where(
+        (effect.order_id == order_id) & effect.done_at.is_null() & (effect.target == "lightning"))
+    return [row.id for row in query.order_by(effect.id)]
 
 
 class OrderProcessor:
@@ -94,6 +111,11 @@ class OrderProcessor:
 
 
 class OrderActor(Actor):
+    @staticmethod
+    def actorSystemCapabilityCheck(capabilities: dict, requirements: dict | None) -> bool:  # noqa: N802
+        """Thespian asks this on each host: only hosts offering orders (actors.placement)."""
+        return accepts_order_actor(capabilities, requirements)
+
     def __init__(self) -> None:
         super().__init__()
         self._processor: OrderProcessor | None = None
@@ -135,7 +157,17 @@ class OrderActor(Actor):
             return
         peers = processor.config.peers
         try:
-            ids, changed = processor.handle(msg.event, msg.now)
+            if msg.redelivered and already_journaled(processor.order_id, msg.event):
+                # the actor that died had committed it: deciding it again could answer a
+                # client twice. It may have died before dispatching, so the Lightning
+                # effects (idempotent) and the deadlines go out again; an undispatched
+                # message waits for the next start's re-send.
+                log.warning("order %s: re-delivered %s was already handled; skipped",
+                            processor.order_id, type(msg.event).__name__)
+                ids = undone_lightning_effects(processor.order_id)
+                changed = [processor.state] if processor.state is not None else []
+            else:
+                ids, changed = processor.handle(msg.event, msg.now)
         except peewee.OperationalError as error:
             # Storage trouble (locked by another process, disk full, I/O): nothing was
             # committed, so the same event is decided again later. Skipping it would lose an

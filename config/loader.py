@@ -63,7 +63,7 @@ def _did_you_mean(word: str, candidates: list[str]) -> str:
 
 def _section_values(
     section_name: str, section_cls: type, table: Mapping[str, Any], env: Mapping[str, str],
-    problems: list[Problem],
+    problems: list[Problem], *, required: bool = True,
 ) -> dict[str, Any]:
     known = [f.name for f in fields(section_cls)]
     for key in table:
@@ -78,7 +78,7 @@ def _section_values(
             raw = env[spec.env]
             label = f"{label} (from ${spec.env})"
         if raw is None or (spec.required and raw == ""):
-            if spec.required:
+            if spec.required and required:
                 hint = f" (or set ${spec.env})" if spec.env else ""
                 problems.append(Problem(label, f"required key is missing{hint}"))
             continue
@@ -116,6 +116,17 @@ def _cross_checks(sections: Mapping[str, Any]) -> list[Problem]:
     return found
 
 
+# A host that joins a convention and runs neither adapter never reads these sections: their
+# required keys (LND credentials, the node's key, relays) may be left out of its file.
+WORKER_UNUSED_SECTIONS = ("lightning", "nostr")
+
+
+def _order_worker(actors: object) -> bool:
+    """Whether an `[actors]` table describes an order-only convention member."""
+    return (isinstance(actors, Mapping) and bool(str(actors.get("convention_leader", "")).strip())
+            and actors.get("nostr") is False and actors.get("lightning") is False)
+
+
 def parse_settings(source: str | Mapping[str, Any], env: Mapping[str, str] = os.environ) -> Settings:
     """Settings from TOML text or an already-parsed table; raises ConfigError listing every problem."""
     if isinstance(source, str):
@@ -134,12 +145,14 @@ def parse_settings(source: str | Mapping[str, Any], env: Mapping[str, str] = os.
         elif not isinstance(table, Mapping):
             problems.append(Problem(section_name, f"expected a table [{section_name}], got {type_name(table)}"))
     sections: dict[str, Any] = {}
+    worker = _order_worker(document.get("actors"))
     for section_name, section_cls in SECTION_CLASSES.items():
         table = document.get(section_name, {})
         if not isinstance(table, Mapping):
             continue
         before = len(problems)
-        values = _section_values(section_name, section_cls, table, env, problems)
+        values = _section_values(section_name, section_cls, table, env, problems,
+                                 required=not (worker and section_name in WORKER_UNUSED_SECTIONS))
         if len(problems) == before:
             sections[section_name] = section_cls(**values)
     problems.extend(_cross_checks(sections))
@@ -148,11 +161,14 @@ def parse_settings(source: str | Mapping[str, Any], env: Mapping[str, str] = os.
     return Settings(**sections)
 
 
-def load_settings(path: str | os.PathLike[str] | None, env: Mapping[str, str] = os.environ) -> Settings:
+def load_settings(path: str | os.PathLike[str] | None, env: Mapping[str, str] = os.environ,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
     """Settings from a TOML file.
 
     `path=None` reads `$MOSTRO_SETTINGS` if set, else the shipped template
     (config/settings.toml). A missing or unreadable file is a ConfigError too.
+    `overrides` (`{section: {key: value}}`, e.g. from a command-line flag) replace the
+    file's keys before anything is checked, so they meet the same rules.
     """
     if path is None:
         path = env.get(SETTINGS_PATH_ENV) or TEMPLATE_PATH
@@ -162,7 +178,16 @@ def load_settings(path: str | os.PathLike[str] | None, env: Mapping[str, str] = 
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ConfigError([Problem(str(path), f"cannot read the settings file: {reason}")]) from None
     try:
-        return parse_settings(text, env)
+        if not overrides:
+            return parse_settings(text, env)
+        try:
+            document = dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError([Problem("settings", f"not valid TOML: {error}")]) from None
+        for section_name, values in overrides.items():
+            current = document.get(section_name, {})
+            document[section_name] = {**(current if isinstance(current, Mapping) else {}), **values}
+        return parse_settings(document, env)
     except ConfigError as error:
         if len(error.problems) == 1 and error.problems[0].key == "settings":
             raise ConfigError([Problem(str(path), error.problems[0].reason)]) from None

@@ -248,6 +248,10 @@ class ActorsSettings:
     nostr: bool = setting(True, Boolean(), "This host runs the Nostr adapter (one host of a convention).")
     lightning: bool = setting(True, Boolean(),
                               "This host runs the Lightning adapter and the outbox (one host, next to LND).")
+    member_checkin_seconds: int = setting(10, _seconds(),
+                                          "Convention members check in with the leader this often, seconds; a member "
+                                          "silent for 3 check-ins is declared gone and its orders are re-activated "
+                                          "elsewhere. Use the same value on every host.")
 
     def joins_convention(self) -> bool:
         """True when this host is a member of another host's convention (not its leader)."""

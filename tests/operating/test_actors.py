@@ -109,7 +109,9 @@ def test_tcp_base_inspect_actors_from_another_process(db, settings, config_path)
         assert listed[0]["kind"].endswith("OrderDirectoryActor") and listed[0]["responsive"]
         children = [a for a in view["actors"] if a["parent"] == listed[0]["address"]]
         assert [a["kind"].rsplit(".", 1)[-1] for a in children] == ["OrderActor"]
-        assert view["directory"] == {"live_orders": [order_id], "buffered": {}, "handled": 1}
+        directory_view = {k: view["directory"][k] for k in ("live_orders", "buffered", "handled")}
+        assert directory_view == {"live_orders": [order_id], "buffered": {}, "handled": 1}
+        assert view["directory"]["placement"] == {order_id: next(iter(view["directory"]["hosts"]))}
 
         report = json.loads(run_inspect("order", order_id, "--config", str(config_path), "--json"))
         assert report["actor"] == {"system_running": True, "live": True, "buffered": 0, "note": ""}
