@@ -72,11 +72,12 @@ def already_journaled(order_id: str, event: OrderEvent) -> bool:
     return bool(query.exists())
 
 
-def undone_lightning_effects(order_id: str) -> list[int]:
-    """The order's committed Lightning effects not confirmed yet (idempotent: safe to run again)."""
+def undone_effects(order_id: str) -> list[int]:
+    """The order's committed effects not confirmed yet. Dispatching them again is safe: the
+    outbox skips the ones it has in flight, and Lightning effects are idempotent."""
     effect = models.OutboxEffect
     query = effect.select(effect.id).where(
-        (effect.order_id == order_id) & effect.done_at.is_null() & (effect.target == "lightning"))
+        (effect.order_id == order_id) & effect.done_at.is_null())
     return [row.id for row in query.order_by(effect.id)]
 
 
@@ -159,12 +160,11 @@ class OrderActor(Actor):
         try:
             if msg.redelivered and already_journaled(processor.order_id, msg.event):
                 # the actor that died had committed it: deciding it again could answer a
-                # client twice. It may have died before dispatching, so the Lightning
-                # effects (idempotent) and the deadlines go out again; an undispatched
-                # message waits for the next start's re-send.
+                # client twice. It may have died before dispatching, so the order's undone
+                # effects and its deadlines go out again.
                 log.warning("order %s: re-delivered %s was already handled; skipped",
                             processor.order_id, type(msg.event).__name__)
-                ids = undone_lightning_effects(processor.order_id)
+                ids = undone_effects(processor.order_id)
                 changed = [processor.state] if processor.state is not None else []
             else:
                 ids, changed = processor.handle(msg.event, msg.now)

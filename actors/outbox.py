@@ -87,7 +87,11 @@ class OutboxActor(Actor):
         self._attempts: dict[int, int] = {}
         self._wakeup_armed = False
         self._publisher: outgoing.Publisher | None = None
-        self._publications = PublicationOrder()
+        self._publications = PublicationOrder(repository.newest_done_publication)
+        # handed to an adapter, no result yet: a second dispatch of the same row (an order
+        # actor re-activated after its host died re-dispatches its undone effects) must not
+        # publish or pay it twice
+        self._in_flight: set[int] = set()
         self._lightning_info: Any = None
         self._storage_waiting: list[tuple[object, object]] = []
         self._storage_delay = STORAGE_RETRY_MIN_SECONDS
@@ -181,7 +185,7 @@ class OutboxActor(Actor):
     def _run_rows(self, rows: list[models.OutboxEffect]) -> None:
         """Run the undone rows: Lightning's first, in one message, then the others in order."""
         effects = [(row.id, row.order_id, records_json.loads(row.payload))
-                   for row in rows if row.done_at is None]
+                   for row in rows if row.done_at is None and row.id not in self._in_flight]
         lightning = [e for e in effects if not isinstance(e[2], _NOSTR_EFFECTS)]
         if len(lightning) > 1:
             self._execute_lightning_batch(lightning)
@@ -203,11 +207,8 @@ class OutboxActor(Actor):
         nothing_to_publish: list[int] = []
         now = int(time.time())
         for effect_id, _order_id, effect in effects:
-            if self._publications.superseded(effect_id, effect):
-                nothing_to_publish.append(effect_id)
-                continue
             try:
-                event = self._publisher.event_for(effect, now)
+                event = self._event_for(effect_id, effect, now)
             except Exception as err:  # a bad effect must not stop the others
                 log.exception("effect %s could not be sent", effect_id)
                 self._on_failed(effect_id, str(err), retryable=False)
@@ -220,10 +221,24 @@ class OutboxActor(Actor):
             self._mark_done_many(nothing_to_publish)
         if items:
             self.send(self._config.peers.nostr, PublishBatch(tuple(items)))
+            self._in_flight.update(item.effect_id for item in items)
+
+    def _event_for(self, effect_id: int | None, effect: Any, now: int) -> dict[str, Any] | None:
+        """The event a Nostr effect publishes; None for nothing to publish, a stale order or
+        dispute status included (actors/publication_order.py)."""
+        assert self._publisher is not None
+        if self._publications.superseded(effect_id, effect):
+            return None
+        earlier = self._publications.stamped_after(effect)
+        if earlier:
+            subject = effect.order.id if isinstance(effect, model.PublishOrder) else effect.dispute.id
+            self._publisher.published_before(subject, earlier)
+        return self._publisher.event_for(effect, now)
 
     def _mark_done_many(self, effect_ids: list[int]) -> None:
         repository.mark_outbox_done_many(effect_ids)
         for effect_id in effect_ids:
+            self._in_flight.discard(effect_id)
             self._attempts.pop(effect_id, None)
             self._retry_at.pop(effect_id, None)
 
@@ -233,6 +248,7 @@ class OutboxActor(Actor):
         for effect_id, _order_id, effect in effects:
             try:
                 messages.append(lightning_message(effect, effect_id))
+                self._in_flight.add(effect_id)
             except Exception as err:  # a bad effect must not stop the others
                 log.exception("effect %s could not be sent", effect_id)
                 self._on_failed(effect_id, str(err), retryable=False)
@@ -244,14 +260,15 @@ class OutboxActor(Actor):
         peers = self._config.peers
         try:
             if isinstance(effect, _NOSTR_EFFECTS):
-                superseded = self._publications.superseded(effect_id, effect)
-                event = None if superseded else self._publisher.event_for(effect, int(time.time()))
+                event = self._event_for(effect_id, effect, int(time.time()))
                 if event is None:
                     self._mark_done(effect_id)
-                else:
-                    self.send(peers.nostr, PublishEvent(event, effect_id))
+                    return
+                self.send(peers.nostr, PublishEvent(event, effect_id))
             else:
                 self.send(peers.lightning, lightning_message(effect, effect_id))
+            if effect_id is not None:
+                self._in_flight.add(effect_id)
         except Exception as err:  # a bad effect must not stop the others
             log.exception("effect %s could not be sent", effect_id)
             if effect_id is not None:
@@ -261,6 +278,7 @@ class OutboxActor(Actor):
         if effect_id is None:
             return
         repository.mark_outbox_done(effect_id)
+        self._in_flight.discard(effect_id)
         self._attempts.pop(effect_id, None)
         self._retry_at.pop(effect_id, None)
 
@@ -297,6 +315,7 @@ class OutboxActor(Actor):
         rows = repository.outbox_rows([m.effect_id for m in done if m.payment_request])
         repository.mark_outbox_done_many([m.effect_id for m in done])
         for answer in done:
+            self._in_flight.discard(answer.effect_id)
             self._attempts.pop(answer.effect_id, None)
             self._retry_at.pop(answer.effect_id, None)
             row = rows.get(answer.effect_id)
@@ -309,6 +328,7 @@ class OutboxActor(Actor):
                 self._dispatch(answer, sender)
 
     def _on_failed(self, effect_id: Any, error: str, retryable: bool) -> None:
+        self._in_flight.discard(effect_id)
         row = self._row(effect_id)
         if row is None:
             return

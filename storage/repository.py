@@ -459,3 +459,21 @@ def record_seen_event(event_id: str, now: int | None = None) -> bool:
 def forget_seen_events_before(cutoff: int) -> int:
     """Drop ids seen before `cutoff` (older events fail the freshness rule anyway); returns how many."""
     return SeenEvent.delete().where(SeenEvent.seen_at < cutoff).execute()
+
+
+def newest_done_publication(effect: str, order_id: str) -> tuple[int, int] | None:
+    """The newest confirmed effect of this kind for the order: (its id, the latest done_at).
+
+    The outbox seeds its ordering of addressable publications from here after a restart:
+    an effect older than the newest one done is stale, and a new event must be stamped
+    later than anything already confirmed (done_at is never before the event's created_at).
+    """
+    row = (OutboxEffect
+           .select(peewee.fn.MAX(OutboxEffect.id).alias("newest"),
+                   peewee.fn.MAX(OutboxEffect.done_at).alias("done_at"))
+           .where((OutboxEffect.order_id == order_id) & (OutboxEffect.effect == effect)
+                  & OutboxEffect.done_at.is_null(False))
+           .dicts().get())
+    if row["newest"] is None:
+        return None
+    return int(row["newest"]), int(row["done_at"])

@@ -49,6 +49,12 @@ class Publisher:
             self._settings.expiration.dm_days,
         )
 
+    def published_before(self, subject_id: str, created_at: int) -> None:
+        """An event of this order/dispute was published at `created_at` (by an earlier run):
+        the next one must be stamped later, or relays may keep the older one."""
+        if created_at > self._last_created_at.get(subject_id, 0):
+            self._last_created_at[subject_id] = created_at
+
     def sign(self, template: Any) -> dict[str, Any]:
         return template.sign(self._node).to_dict()
 

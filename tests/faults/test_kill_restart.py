@@ -59,7 +59,9 @@ def check_final_state(stack: FaultStack, trade: SellTrade, buyer_before: int) ->
     assert stack.held_invoices() == []
     published = stack.relay.query([{"kinds": [38383], "#d": [trade.order_id]}])
     newest = max(published, key=lambda e: e["created_at"])
-    assert ["s", "success"] in newest["tags"]
+    history = sorted((e["created_at"], next(t[1] for t in e["tags"] if t[0] == "s"), e["id"][:8])
+                     for e in published)
+    assert ["s", "success"] in newest["tags"], history
     wait_all_messages(trade)
     problems = {
         "seller": message_problems(received_for(trade.seller, trade.seller_key),

@@ -44,8 +44,8 @@ def test_orders_and_disputes_are_tracked_apart() -> None:
     dispute = DisputeRecord("d1", ORDER.id, "initiated", "active", 1)
     assert not publications.superseded(6, PublishDispute(dispute, "a" * 64))
     assert publications.superseded(4, PublishDispute(dispute, "a" * 64))
-    assert subject_of(PublishDispute(dispute, "a" * 64)) == "dispute:d1"
-    assert subject_of(publish(ORDER, Status.ACTIVE)) == f"order:{ORDER.id}"
+    assert subject_of(PublishDispute(dispute, "a" * 64)) == ("PublishDispute", ORDER.id)
+    assert subject_of(publish(ORDER, Status.ACTIVE)) == ("PublishOrder", ORDER.id)
 
 
 def test_messages_and_transient_effects_are_never_superseded() -> None:
@@ -55,3 +55,21 @@ def test_messages_and_transient_effects_are_never_superseded() -> None:
     assert not publications.superseded(1, message)
     assert subject_of(message) is None
     assert not publications.superseded(None, publish(ORDER, Status.PENDING))
+
+
+def test_after_a_restart_the_history_comes_from_the_outbox_table() -> None:
+    """The table says effect 12 (success) was confirmed at 1,700,000,050: a re-sent 10
+    (pending) is stale, and a later publication is stamped after the confirmation."""
+    asked: list[tuple[str, str]] = []
+
+    def history(effect: str, order_id: str) -> tuple[int, int] | None:
+        asked.append((effect, order_id))
+        return (12, 1_700_000_050) if order_id == ORDER.id and effect == "PublishOrder" else None
+
+    publications = PublicationOrder(history)
+    assert publications.superseded(10, publish(ORDER, Status.PENDING))
+    assert not publications.superseded(14, publish(ORDER, Status.SUCCESS))
+    assert publications.stamped_after(publish(ORDER, Status.SUCCESS)) == 1_700_000_050
+    assert publications.stamped_after(publish(OTHER, Status.PENDING)) == 0
+    assert not publications.superseded(3, publish(OTHER, Status.PENDING))
+    assert asked == [("PublishOrder", ORDER.id), ("PublishOrder", OTHER.id)]  # once each

@@ -205,6 +205,18 @@ def test_outbox_lifecycle(db: peewee.Database) -> None:
     assert [e.id for e in repository.undone_outbox()] == [second, third]
 
 
+def test_newest_done_publication_of_an_order(db: peewee.Database) -> None:
+    assert repository.newest_done_publication("PublishOrder", ORDER_A) is None
+    pending = repository.enqueue_effect(ORDER_A, "PublishOrder", "nostr", "{}", now=10)
+    success = repository.enqueue_effect(ORDER_A, "PublishOrder", "nostr", "{}", now=11)
+    repository.enqueue_effect(ORDER_A, "SendMessage", "nostr", "{}", now=12)
+    assert repository.newest_done_publication("PublishOrder", ORDER_A) is None  # none confirmed
+    repository.mark_outbox_done(success, now=30)
+    repository.mark_outbox_done(pending, now=25)
+    assert repository.newest_done_publication("PublishOrder", ORDER_A) == (success, 30)
+    assert repository.newest_done_publication("PublishDispute", ORDER_A) is None
+
+
 def test_journal_sequence_per_order(db: peewee.Database) -> None:
     assert repository.append_journal(ORDER_A, '{"m": 1}', '{"d": 1}', now=1) == 1
     assert repository.append_journal(ORDER_B, '{"m": 1}', '{"d": 1}', now=2) == 1
