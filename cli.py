@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 Handler = Callable[[argparse.Namespace], int]
 
 # subcommands whose own parser reads the remaining arguments
-_PASS_THROUGH = frozenset({"lnsim", "decode", "inspect", "replay", "devnet", "health"})
+_PASS_THROUGH = frozenset({"lnsim", "decode", "inspect", "replay", "devnet", "health", "stop"})
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,10 @@ def _build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="ask a running daemon how it is (exit 0: healthy)",
                             add_help=False)
     health.set_defaults(handler=_health)
+
+    stop = sub.add_parser("stop", help="shut down an actor system whose supervisor was killed "
+                          "(a running supervisor: SIGTERM or Ctrl-C)", add_help=False)
+    stop.set_defaults(handler=_stop)
 
     devnet = sub.add_parser("devnet", help="relay + LND simulator + daemon on this machine; "
                             "`devnet demo` runs a scripted two-taker race", add_help=False)
@@ -83,6 +87,12 @@ def _health(args: argparse.Namespace) -> int:
     import supervisor
 
     return supervisor.health_main(args.rest)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    import supervisor
+
+    return supervisor.stop_main(args.rest)
 
 
 def _devnet(args: argparse.Namespace) -> int:

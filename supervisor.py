@@ -566,7 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if admin_port_in_use(settings.actors.admin_port):
             log.critical(f"the actor admin port {settings.actors.admin_port} is in use "
-                         "(is another mostro-py running? else change actors.admin_port)")
+                         "(is another mostro-py running? If its supervisor was killed, "
+                         "`mostro-py stop` shuts down the actor system it left; "
+                         "else change actors.admin_port)")
             return EXIT_FAILURE
     options = SupervisorOptions(check_interval=args.check_interval,
                                 health_log_interval=args.health_log_interval)
@@ -613,6 +615,51 @@ def health_main(argv: Sequence[str] | None = None) -> int:
     report = probe_health(settings, args.timeout)
     print(json.dumps(asdict(report)) if args.json else report.line())
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def stop_main(argv: Sequence[str] | None = None) -> int:
+    """`mostro-py stop [--config F]`: shut down the actor system on the admin port.
+
+    For a system whose supervisor is gone: thespian's admin runs in its own session,
+    so a supervisor killed alone (SIGKILL, OOM) leaves the actors serving the node
+    with nobody watching them, and a new `run` refuses the busy port. Nothing is
+    lost: every order, bond and effect is in the database and the next `run`
+    resumes them. A running supervisor is stopped with SIGTERM or Ctrl-C instead
+    (it drains first). Exit 0 stopped or nothing running, 1 still running after
+    the timeout, 2 bad settings or a base another process cannot reach.
+    """
+    from actors.inspection import admin_port_in_use, join_actor_system
+
+    parser = argparse.ArgumentParser(prog="mostro-py stop",
+                                     description="shut down an actor system left without its supervisor")
+    parser.add_argument("--config", default="config/settings.toml", help="settings file (TOML)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the admin port to close")
+    args = parser.parse_args(argv)
+    settings = load_or_report(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    port = settings.actors.admin_port
+    if settings.actors.base != "multiprocTCPBase":
+        print(f"{settings.actors.base} runs inside its supervisor: stop that process instead",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    if not admin_port_in_use(port):
+        print(f"not running (nothing on admin port {port})")
+        return EXIT_OK
+    joined = join_actor_system(settings)
+    if isinstance(joined, str):
+        print(joined, file=sys.stderr)
+        return EXIT_FAILURE
+    joined[0].shutdown()
+    deadline = time.monotonic() + args.timeout
+    while admin_port_in_use(port):
+        if time.monotonic() > deadline:
+            print(f"the actor system on admin port {port} is still running", file=sys.stderr)
+            return EXIT_FAILURE
+        time.sleep(0.1)  # the admin closes its port once every actor has exited
+    print(f"stopped the actor system on admin port {port}")
+    return EXIT_OK
 
 
 def worker_health(settings: Settings, timeout: float, as_json: bool) -> int:
