@@ -90,7 +90,7 @@ class Daemon:
         system = self.system
         outbox = system.createActor(OutboxActor)
         clock = system.createActor(ClockActor)
-        directory = system.createActor(OrderDirectoryActor, globalName=DIRECTORY_NAME)
+        directory = self._live_directory(system)
         lightning = system.createActor(LightningAdapter)
         nostr = system.createActor(NostrAdapter)
         self.peers = Peers(directory=directory, clock=clock, outbox=outbox, nostr=nostr,
@@ -108,6 +108,23 @@ class Daemon:
         self._open_intake()
         info = self.lightning_status.info if self.lightning_status else None
         system.tell(outbox, Announce(info))
+
+    @staticmethod
+    def _live_directory(system: ActorSystem, timeout: float = ASK_TIMEOUT) -> Any:
+        """The directory by its global name, once one answers. Right after a restart the admin
+        can still hand out the old directory's address (under load it has not yet processed
+        that actor's exit); configuring a dead address would wait out the whole ask timeout."""
+        from thespian.system.messages.status import Thespian_ActorStatus, Thespian_StatusReq
+
+        deadline = time.monotonic() + timeout
+        while True:
+            address = system.createActor(OrderDirectoryActor, globalName=DIRECTORY_NAME)
+            if isinstance(system.ask(address, Thespian_StatusReq(), 1.0), Thespian_ActorStatus):
+                return address
+            if time.monotonic() > deadline:
+                raise RuntimeError("the order directory did not come up")
+            log.warning("the order directory's global name still points to an exited actor; "
+                        "asking again")
 
     def _connect_lightning(self) -> None:
         lnd = self.settings.lightning
