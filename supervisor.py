@@ -572,29 +572,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILURE
     options = SupervisorOptions(check_interval=args.check_interval,
                                 health_log_interval=args.health_log_interval)
-    if settings.actors.joins_convention():
-        # a worker: the leader migrates; this host only has to reach the same database
-        problem = database_reachable(settings.database.url)
-        if problem is not None:
-            log.critical(problem)
-            return EXIT_STORAGE
-        try:
-            return Worker(settings, stop, options).run()
-        except ForcedExit:
-            return EXIT_FORCED
-        except Exception as error:  # noqa: BLE001 - the operator gets one line, not a traceback
-            log.critical("the worker failed", exc_info=error)
-            return EXIT_FAILURE
-    problem = prepare_storage(settings)
+    worker = settings.actors.joins_convention()
+    # a worker: the leader migrates; this host only has to reach the same database
+    problem = database_reachable(settings.database.url) if worker else prepare_storage(settings)
     if problem is not None:
         log.critical(problem)
         return EXIT_STORAGE
+    process = Worker if worker else Supervisor
     try:
-        return Supervisor(settings, stop, options).run()
+        return process(settings, stop, options).run()
     except ForcedExit:
         return EXIT_FORCED
     except Exception as error:  # noqa: BLE001 - the operator gets one line, not a traceback
-        log.critical("the supervisor failed", exc_info=error)
+        log.critical(f"the {'worker' if worker else 'supervisor'} failed", exc_info=error)
         return EXIT_FAILURE
 
 

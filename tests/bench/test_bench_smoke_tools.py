@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +15,7 @@ if str(REPO) not in sys.path:  # bench/ is run from the repository root, not ins
     sys.path.insert(0, str(REPO))
 
 from bench import harness, profile_top  # noqa: E402
+from tests.conftest import wait_until  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -45,9 +45,8 @@ def test_cpu_meter_counts_a_busy_child_and_a_child_born_during_the_window() -> N
     try:
         meter.start()
         later.append(subprocess.Popen([sys.executable, "-c", spin + "time.sleep(30)"]))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and harness.cpu_seconds(later[0].pid) < 0.3:
-            time.sleep(0.02)  # waiting for the child's own spin to finish
+        wait_until(lambda: harness.cpu_seconds(later[0].pid) >= 0.3, 20,
+                   "the later child's own spin finished", interval=0.02)
         meter.stop()
     finally:
         for process in (first, *later):

@@ -72,6 +72,7 @@ from adapters.nostr.client import MostroClient, TradeKey
 from adapters.nostr.protocol.enums import Action, Kind, Transport
 from adapters.nostr.protocol.payloads import Amount, Message, PaymentRequest
 from storage import migrate, models, open_database, repository
+from tests.conftest import wait_until
 
 from .expectations import Observed, check_expectations
 from .format import Scenario, Step
@@ -339,10 +340,8 @@ class ActorRun:
     # ------------------------------------------------------------ the actor system
     def pump(self) -> None:
         assert self.daemon is not None and self.daemon.system is not None
-        if self.daemon.base == "simpleSystemBase":
+        if self.daemon.base == "simpleSystemBase":  # the multiprocess bases run alone
             self.daemon.system.listen(POLL_SECONDS)
-        else:
-            time.sleep(POLL_SECONDS)  # the multiprocess base runs alone: poll again shortly
 
     def directory_status(self) -> DirectoryStatus:
         assert self.daemon is not None and self.daemon.system is not None
@@ -436,10 +435,12 @@ class ActorRun:
         """Wait until ``routed`` more events reached the order actor, nothing is left to do
         (outbox done but for what a fault holds, every sent message received) and nothing
         moved for ``QUIET_SECONDS``."""
-        deadline = time.monotonic() + timeout
         last: tuple[Any, ...] | None = None
         quiet_since = time.monotonic()
-        while True:
+        problems: list[str] = []
+
+        def settled() -> bool:
+            nonlocal last, quiet_since, problems
             handled = self.directory_status().handled
             problems = self._outbox_problems()
             if handled < self.handled_mark + routed:
@@ -450,12 +451,17 @@ class ActorRun:
             fingerprint = (handled, journal, inboxes, tuple(problems))
             if fingerprint != last:
                 last, quiet_since = fingerprint, time.monotonic()
-            elif not problems and time.monotonic() - quiet_since >= QUIET_SECONDS:
-                self.handled_mark = handled
-                return
-            if time.monotonic() >= deadline:
-                raise self.failure("settling", [f"not settled within {timeout} s", *problems])
-            self.pump()
+                return False
+            if problems or time.monotonic() - quiet_since < QUIET_SECONDS:
+                return False
+            self.handled_mark = handled
+            return True
+
+        try:
+            wait_until(settled, timeout, "the order settling", interval=POLL_SECONDS,
+                       pump=self.pump)
+        except TimeoutError:
+            raise self.failure("settling", [f"not settled within {timeout} s", *problems]) from None
 
     def failure(self, where: str, problems: list[str]) -> ScenarioFailed:
         return ScenarioFailed(RunFailure(where, problems, list(self.trace)))
@@ -491,13 +497,14 @@ class ActorRun:
 
     def _wait_routed_or_answered(self, party: ActorParty, inbox_before: int) -> None:
         """A wire request is in when the order actor handled it or intake answered it."""
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while self.directory_status().handled <= self.handled_mark:
-            if len(party.client.inbox) > inbox_before:
-                break
-            if time.monotonic() >= deadline:
-                raise self.failure("request", [f"{party.name}'s request never reached the order"])
-            self.pump()
+        try:
+            wait_until(lambda: (self.directory_status().handled > self.handled_mark
+                                or len(party.client.inbox) > inbox_before),
+                       STEP_TIMEOUT, "the request reaching the order", interval=POLL_SECONDS,
+                       pump=self.pump)
+        except TimeoutError:
+            raise self.failure("request",
+                               [f"{party.name}'s request never reached the order"]) from None
         self.settle()
 
     def _real_invoice(self, who: str, text: str | None) -> str | None:
@@ -558,14 +565,14 @@ class ActorRun:
         if errors:
             raise errors[0]
         deadline = time.monotonic() + STEP_TIMEOUT
+        pump = self.pump if self.daemon is not None and self.daemon.system is not None else None
         for payment in made:
-            while self.payment_status(payment) not in ("IN_FLIGHT", "FAILED", "SUCCEEDED"):
-                if time.monotonic() >= deadline:
-                    raise self.failure("pay", [f"{payment.payer}'s payment never reached LND"])
-                if self.daemon is not None and self.daemon.system is not None:
-                    self.pump()
-                else:
-                    time.sleep(POLL_SECONDS)
+            try:
+                wait_until(lambda p=payment: self.payment_status(p) in ("IN_FLIGHT", "FAILED", "SUCCEEDED"),
+                           max(deadline - time.monotonic(), 0.0), "the payment reaching LND",
+                           interval=POLL_SECONDS, pump=pump)
+            except TimeoutError:
+                raise self.failure("pay", [f"{payment.payer}'s payment never reached LND"]) from None
             invoice = self.invoice(payment.hash_hex)
             payment.accepted = (invoice is not None and invoice.htlc is not None
                                 and invoice.payer == payment.wallet_node)
