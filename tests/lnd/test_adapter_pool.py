@@ -12,9 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from thespian.actors import ActorSystem
-
 from adapters.lnd import workers
 from adapters.lnd.actor import UNARY_WORKERS, LightningAdapter
 from adapters.lnd.errors import ErrorKind, LndError
@@ -32,10 +29,9 @@ from adapters.lnd.messages import (
     SettleHoldInvoice,
 )
 from tests.conftest import wait_until
-from tests.lnd.test_adapter_actor import (
+from tests.lnd.adapter_kit import (
     Inbox,
     add_invoice,
-    configure_for,
     effect,
     lnd_client,
     new_preimage,
@@ -45,26 +41,6 @@ from tests.lnd.test_adapter_actor import (
 DELAY_MS = 400
 CONCURRENT = min(UNARY_WORKERS, 8)  # cancels made at once in the test
 CERT = Path(__file__).resolve()  # any readable file: the link fails before TLS matters
-
-
-@pytest.fixture
-def asys():
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    yield system
-    system.shutdown()
-
-
-@pytest.fixture
-def adapter(asys, lnsim):
-    address = asys.createActor(LightningAdapter)
-    status = asys.ask(address, configure_for(lnsim.mostro), timedelta(seconds=10))
-    assert isinstance(status, LightningStatus) and status.connected, status
-    return address
-
-
-@pytest.fixture
-def inbox(asys):
-    return Inbox(asys)
 
 
 def answered(inbox: Inbox) -> list[Any]:
