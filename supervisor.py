@@ -303,11 +303,35 @@ def create_actor_system(settings: Settings) -> Any:
     previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     previous_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        return ActorSystem(settings.actors.base, capabilities,
-                           logDefs=logging_config(settings.logging.level))
+        system = ActorSystem(settings.actors.base, capabilities,
+                             logDefs=logging_config(settings.logging.level))
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
+    if settings.actors.base == "multiprocTCPBase":
+        watch_supervisor(system, settings.actors.admin_port)
+    return system
+
+
+def watch_supervisor(system: Any, admin_port: int, timeout: float = 10.0) -> None:
+    """Have the system stop itself if this process dies without stopping it.
+
+    thespian's TCP admin lives in its own session: without the watch a SIGKILLed
+    supervisor leaves the actors serving the node unwatched (actors/supervisor_watch.py)."""
+    from actors.supervisor_watch import (
+        WATCH_NAME,
+        SupervisorWatch,
+        Watching,
+        WatchSupervisor,
+        process_start_ticks,
+    )
+
+    pid = os.getpid()
+    watch = system.createActor(SupervisorWatch, globalName=WATCH_NAME)
+    reply = system.ask(watch, WatchSupervisor(pid, process_start_ticks(pid), admin_port), timeout)
+    if not isinstance(reply, Watching):
+        log.warning("the supervisor watch did not start: a killed supervisor would leave its "
+                    "actor system running (stop it with `mostro-py stop`)")
 
 
 class Supervisor:
@@ -450,7 +474,9 @@ def convention_membership(system: Any, timeout: float = 5.0) -> Membership:
     leader = status.conventionLeader
     joined = leader is not None and any(
         member == leader for member, _valid in status.conventionAttendees)
-    return Membership(joined, str(leader or ""), len(status.childActors))
+    named = list(getattr(status, "globalActors", {}).values())  # the watch; order actors have none
+    return Membership(joined, str(leader or ""),
+                      sum(1 for actor in status.childActors if actor not in named))
 
 
 class Worker:
