@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from adapters.nostr.local_relay import port_is_open
+
 from .conftest import FaultStack, wait_until
 from .trade_kit import AMOUNT, SellTrade, load_data, message_problems, party_fee, received_for
 
@@ -119,23 +121,19 @@ def test_kill_and_restart_at(fault_stack: FaultStack, point: dict[str, Any]) -> 
 @pytest.mark.multiproc
 def test_supervisor_killed_alone(fault_stack: FaultStack) -> None:
     """`kill -9` of the supervisor's process group alone: thespian's admin daemonizes (its own
-    session), so the admin and every actor survive as orphans and keep serving the node. A
-    new `mostro-py run` must then refuse (not start a second set of actors beside them);
-    once the orphans are killed too, it starts and the trade ends as an uninterrupted one."""
+    session), so the admin and every actor outlive it, until the supervisor watch sees the
+    supervisor gone and shuts the system down (actors/supervisor_watch.py) instead of letting
+    it serve the node unwatched. A new `mostro-py run` then starts on the free port and the
+    trade ends as an uninterrupted one, whether the orphans or the new actors saw the escrow."""
     stack = fault_stack
     buyer_before = stack.balance_sat(1)
     trade = SellTrade.listed(stack)
     trade.take()
     stack.daemon.kill_supervisor_group()
     trade.pay_escrow()
-    trade.wait_active()  # answered by the orphaned actors
-    mark = stack.daemon.log_size()
-    stack.daemon.spawn()
-    assert stack.daemon.wait_exit() != 0
-    refusal = [line for line in stack.daemon.log_lines(mark) if "admin port" in line]
-    assert refusal and "in use" in refusal[0]
-    stack.daemon.kill()  # the orphans, found through the admin port
+    wait_until(lambda: not port_is_open(stack.daemon.admin_port), what="the orphans stopped")
     stack.daemon.start()
+    trade.wait_active()
     trade.fiat_sent()
     trade.release()
     trade.wait_success()
