@@ -50,6 +50,7 @@ EXIT_STORAGE = 3
 EXIT_FORCED = 130
 
 QUIESCE_TIMEOUT = 10.0  # in-flight order messages at shutdown
+PUMP_SLICE = 0.02  # simpleSystemBase: longest the supervisor stays inside one listen
 FLUSH_TIMEOUT = 5.0  # undone outbox effects at shutdown (the rest are re-sent at the next start)
 TOP_LEVEL_KINDS = {
     "OutboxActor": "outbox", "ClockActor": "clock", "OrderDirectoryActor": "directory",
@@ -378,7 +379,7 @@ class Supervisor:
                 log.error("daemon did not start; retrying",
                           extra=fields(error=str(error), retry_in_s=delay))
                 self.daemon.stop_actors(timeout=self.options.probe_timeout)
-                if self.stop.requested.wait(delay):
+                if self._pause(delay):
                     return False
         return False
 
@@ -387,7 +388,7 @@ class Supervisor:
         misses: dict[str, int] = {}
         healthy_since = time.monotonic()
         backoff = self.options.restart_backoff
-        while not self.stop.requested.wait(self.options.check_interval):
+        while not self._pause(self.options.check_interval):
             alive = self.daemon.liveness(self.options.probe_timeout)
             for name, up in alive.items():
                 misses[name] = 0 if up else misses.get(name, 0) + 1
@@ -409,7 +410,7 @@ class Supervisor:
         delay = backoff.next_delay()
         log.error("top-level actor stopped answering; restarting the daemon's actors",
                   extra=fields(actors=",".join(dead), restart_in_s=delay))
-        if self.stop.requested.wait(delay):
+        if self._pause(delay):
             return time.monotonic()
         self.daemon.stop_actors(timeout=self.options.probe_timeout)
         if self._start_with_backoff():
@@ -437,13 +438,35 @@ class Supervisor:
         deadline = time.monotonic() + FLUSH_TIMEOUT
         undone = len(repository.undone_outbox())
         while undone and time.monotonic() < deadline:
-            time.sleep(0.05)  # the outbox reports each effect as LND / the relays confirm it
+            self._pump(0.05)  # the outbox reports each effect as LND / the relays confirm it
             undone = len(repository.undone_outbox())
         log.info("outbox flushed" if not undone else "outbox not empty; re-sent at next start",
                  extra=fields(undone=undone))
         if not daemon.close_intake():
             log.warning("the Nostr adapter did not confirm closing its relays")
         daemon.stop_actors(timeout=self.options.probe_timeout)
+
+    def _pump(self, seconds: float) -> None:
+        """Let `seconds` pass. On simpleSystemBase the actors run only inside this thread's
+        calls into the system (there is no admin process), so waiting means running them."""
+        if self.settings.actors.base != "simpleSystemBase" or self.system is None:
+            time.sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.system.listen(min(remaining, PUMP_SLICE))
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` (running the actors on simpleSystemBase); True once a stop is asked."""
+        if self.settings.actors.base != "simpleSystemBase":
+            return self.stop.requested.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while not self.stop.requested.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._pump(min(remaining, PUMP_SLICE))
+        return True
 
     def _stop_system(self) -> None:
         system, self.system = self.system, None

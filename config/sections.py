@@ -232,7 +232,10 @@ class PriceSettings:
 @dataclass(frozen=True)
 class ActorsSettings:
     base: str = setting("multiprocTCPBase", Choice(("multiprocTCPBase", "multiprocQueueBase", "simpleSystemBase")),
-                        "Thespian system base.")
+                        "Thespian system base. multiprocTCPBase: a process per actor, inspection "
+                        "tools and scale-out. simpleSystemBase: every actor in the supervisor's own "
+                        "thread, the cheapest per request (see bench/README.md (2)), one core, no "
+                        "admin port (no inspection from another process).")
     admin_port: int = setting(1900, Integer(1, U16_MAX), "Thespian admin port (TCP/queue bases).")
     live_order_actor_cap: int = setting(64, Integer(1, U32_MAX),
                                         "Most order actors alive at once; least recently used ones are passivated "
