@@ -3,7 +3,8 @@
 A real daemon, a real relay and the LND simulator. A maker publishes a sell order; N takers
 (each a fresh identity and trade key, all in one `bench.crowd.Crowd`) send `take-sell` together
 and each gets a bond hold invoice (`pay-bond-invoice`); then all N pay from a few simulated
-wallets at the same instant (a barrier releases one thread per payment). The first bond the node's
+wallets at the same instant (`bench.payers.Payers`: one asyncio loop starts every payment's
+stream in the same iteration). The first bond the node's
 LND holds wins; every other bond is cancelled and its taker told `canceled`.
 
 Figures per run: take → `pay-bond-invoice` latency (p50/p99), and from the first ACCEPTED (the
@@ -27,7 +28,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +37,8 @@ from adapters.lnd.sim.wallet import Wallet
 from adapters.nostr.protocol import Action, Message, PaymentRequest, Transport
 from bench import common, harness
 from bench import mostro_requests as mr
-from bench.crowd import Crowd, Member, TimedPayment, pay_timed
+from bench.crowd import Crowd, TimedPayment
+from bench.payers import Payers
 
 BENCHMARK_NAME = "take_storm"
 DEFAULT_SIZES = (10, 50, 200)
@@ -89,11 +90,11 @@ def _wait_until_quiet(bench: harness.Workbench, timeout: float, window: float = 
     return None
 
 
-def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
+def run_storm(crowd: Crowd, wallets: list[Wallet], payers: Payers, takers_count: int,
               timeout: float, bench: harness.Workbench | None = None) -> dict[str, Any]:
     """One order, `takers_count` takers; the run's figures and outcome checks. With `bench`,
     the daemon's CPU time is measured for the whole run (until the daemon is quiet again) and
-    for the payment phase (from the barrier to every loser's payment ended)."""
+    for the payment phase (from starting the payments to every loser's payment ended)."""
     run_meter = pay_meter = None
     if bench is not None:
         run_meter = harness.CpuMeter(lambda: {**bench.labelled_pids(), os.getpid(): "bench"})
@@ -123,24 +124,14 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
         take_to_invoice.append((arrived - sent[taker.pubkey]) * 1e9)
     before = sum(_balance(w) for w in wallets)
 
-    # all pay at once, from a few wallets
-    payments: dict[str, TimedPayment] = {}
-    barrier = threading.Barrier(takers_count)
-
-    for taker in takers:
-        payments[taker.pubkey] = TimedPayment(invoices[taker.pubkey])
-
-    def pay(taker: Member, wallet: Wallet) -> None:
-        barrier.wait()
-        pay_timed(wallet, payments[taker.pubkey])
-
-    threads = [threading.Thread(target=pay, args=(t, wallets[i % len(wallets)]), daemon=True)
-               for i, t in enumerate(takers)]
+    # all pay at once, from a few wallets (taker i from wallet i mod W), as coroutines on one
+    # loop: payer threads would spend this process's CPU on wake-ups and blur the timestamps
+    payments: dict[str, TimedPayment] = {
+        taker.pubkey: TimedPayment(invoices[taker.pubkey]) for taker in takers}
     if bench is not None:
         pay_meter = harness.CpuMeter(lambda: {**bench.labelled_pids(), os.getpid(): "bench"})
         pay_meter.start()
-    for thread in threads:
-        thread.start()
+    payers.pay_all([payments[taker.pubkey] for taker in takers])
 
     def settled() -> bool:
         asked = [t for t in takers if t.first(Action.ADD_INVOICE)]
@@ -161,7 +152,7 @@ def run_storm(crowd: Crowd, wallets: list[Wallet], takers_count: int,
         ended = [p for key, p in list(payments.items()) if p.final is not None]
         if len(ended) >= takers_count - 1:
             break
-        time.sleep(0.01)  # payment streams are read by their own threads
+        time.sleep(0.01)  # payment streams are read on the payers' loop
     if pay_meter is not None:
         pay_meter.stop()
     time.sleep(0.2)  # a second ending (a wrong settle or refund) would show up by now
@@ -249,17 +240,19 @@ def measure(sizes: Sequence[int] = DEFAULT_SIZES, runs: int = 1, wallets_count: 
             bench.root, relay.url, nodes["mostro"], base, mostro={"transport": transport.value},
             anti_abuse_bond=BOND_SETTINGS)
         bench.daemon(settings)
-        wallets = [Wallet(n.address, n.tls_cert_path, n.macaroon_path)
-                   for name, n in sorted(nodes.items()) if name != "mostro"]
+        wallet_nodes = [n for name, n in sorted(nodes.items()) if name != "mostro"]
+        wallets = [Wallet(n.address, n.tls_cert_path, n.macaroon_path) for n in wallet_nodes]
+        payers = Payers(wallet_nodes)
         crowd = Crowd(relay.url, settings.nostr.public_key_hex(), transport).start()
         try:
             for size in sizes:
                 for run in range(runs):
-                    result = run_storm(crowd, wallets, size, timeout, bench)
+                    result = run_storm(crowd, wallets, payers, size, timeout, bench)
                     result["run"] = run + 1
                     results.append(result)
         finally:
             crowd.close()
+            payers.close()
             for wallet in wallets:
                 wallet.close()
     return {

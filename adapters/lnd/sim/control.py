@@ -2,12 +2,14 @@
 port: lets another process switch faults, move the clock and chain, and
 restart the node servers. Loopback only; it has no authentication.
 
-Only translates requests into calls on the Simulator object.
+Only translates requests into calls on the Simulator object. Served by
+grpc.aio on the simulator's loop; Restart (which waits for the node servers
+on that same loop) runs in a worker thread so the loop stays free.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
 from typing import TYPE_CHECKING
 
 import grpc
@@ -22,7 +24,7 @@ class SimControlService(simrpc_pb2_grpc.SimControlServicer):
     def __init__(self, simulator: Simulator):
         self._sim = simulator
 
-    def ListNodes(self, request, context):
+    async def ListNodes(self, request, context):
         nodes = []
         for endpoint in self._sim.endpoints().values():
             nodes.append(
@@ -42,49 +44,48 @@ class SimControlService(simrpc_pb2_grpc.SimControlServicer):
             clock_now=self._sim.ledger.clock.now(),
         )
 
-    def Refuse(self, request, context):
+    async def Refuse(self, request, context):
         self._sim.refuse(request.method, request.count, request.node)
         return simrpc_pb2.Empty()
 
-    def Delay(self, request, context):
+    async def Delay(self, request, context):
         self._sim.delay(request.method, request.delay_ms, request.node)
         return simrpc_pb2.Empty()
 
-    def ClearFaults(self, request, context):
+    async def ClearFaults(self, request, context):
         self._sim.clear_faults()
         return simrpc_pb2.Empty()
 
-    def DropStreams(self, request, context):
+    async def DropStreams(self, request, context):
         self._sim.drop_streams()
         return simrpc_pb2.Empty()
 
-    def Restart(self, request, context):
-        self._sim.restart()
+    async def Restart(self, request, context):
+        await asyncio.to_thread(self._sim.restart)
         return simrpc_pb2.Empty()
 
-    def AdvanceClock(self, request, context):
+    async def AdvanceClock(self, request, context):
         if request.seconds < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the clock only moves forward")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the clock only moves forward")
         return simrpc_pb2.ClockResponse(now=self._sim.advance_clock(request.seconds))
 
-    def SetBlockHeight(self, request, context):
+    async def SetBlockHeight(self, request, context):
         self._sim.set_block_height(request.height)
         return simrpc_pb2.Empty()
 
-    def SetBalance(self, request, context):
+    async def SetBalance(self, request, context):
         if request.node not in self._sim.endpoints():
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no node named {request.node!r}")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no node named {request.node!r}")
         self._sim.set_balance(request.node, request.balance_msat)
         return simrpc_pb2.Empty()
 
 
-def start_control_server(simulator: Simulator, host: str, port: int) -> tuple[grpc.Server, int]:
-    """Starts the control server; returns it and the port it listens on."""
-    server = grpc.server(
-        ThreadPoolExecutor(max_workers=4, thread_name_prefix="lnsim-control"),
-        options=[("grpc.so_reuseport", 0)],
-    )
+async def start_control_server(
+    simulator: Simulator, host: str, port: int
+) -> tuple[grpc.aio.Server, int]:
+    """Starts the control server on the running loop; returns it and the port it listens on."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     simrpc_pb2_grpc.add_SimControlServicer_to_server(SimControlService(simulator), server)
     bound = server.add_insecure_port(f"{host}:{port}")
-    server.start()
+    await server.start()
     return server, bound

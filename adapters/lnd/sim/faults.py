@@ -6,12 +6,15 @@ A switch names an RPC by its short ("AddHoldInvoice") or full
 (node ""). Refuse answers UNAVAILABLE for the next N calls (0: until
 cleared); delay holds each call for X ms before handling it. This module
 must not know about invoices or payments.
+
+The gate is a grpc.aio interceptor: a delay waits with asyncio.sleep, so a
+slowed call does not hold up the other calls on the simulator's loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,7 +77,7 @@ class FaultSwitches:
             return FaultDecision(delay, False)
 
 
-class NodeGate(grpc.ServerInterceptor):
+class NodeGate(grpc.aio.ServerInterceptor):
     """Checks the macaroon, then applies the fault switches, for one node's server.
 
     Missing or wrong macaroon → UNAUTHENTICATED with LND's texts.
@@ -84,36 +87,49 @@ class NodeGate(grpc.ServerInterceptor):
         self._node = node
         self._macaroon_hex = macaroon_hex
         self._faults = faults
+        self._gated: dict[str, grpc.RpcMethodHandler] = {}  # per method, built once
 
-    def _admit(self, method: str, context: grpc.ServicerContext) -> None:
-        sent = [v for k, v in context.invocation_metadata() if k == "macaroon"]
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Returns if the call may go on; otherwise aborts it (which raises)."""
+        metadata = context.invocation_metadata() or ()
+        sent = [value for key, value in metadata if key == "macaroon"]
         if len(sent) != 1:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"expected 1 macaroon, got {len(sent)}")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, f"expected 1 macaroon, got {len(sent)}"
+            )
         if str(sent[0]).strip().lower() != self._macaroon_hex():
-            context.abort(
+            await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "verification failed: signature mismatch after caveat verification",
             )
         decision = self._faults.decide(self._node, method)
         if decision.delay_s:
-            time.sleep(decision.delay_s)  # the simulated slowness itself
+            await asyncio.sleep(decision.delay_s)  # the simulated slowness itself
         if decision.refuse:
-            context.abort(
+            await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 f"simulated outage: {short_method_name(method)} refused by the simulator",
             )
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        gated = self._gated.get(method)
+        if gated is None:
+            gated = self._gate(method, await continuation(handler_call_details))
+            if gated is not None:  # unknown methods are not remembered
+                self._gated[method] = gated
+        return gated
+
+    def _gate(self, method: str, handler: grpc.RpcMethodHandler | None):
+        """The method's handler wrapped so every call is admitted first."""
         if handler is None:
             return None
-        method = handler_call_details.method
         if handler.unary_unary is not None:
             inner_unary = handler.unary_unary
 
-            def unary(request, context):
-                self._admit(method, context)
-                return inner_unary(request, context)
+            async def unary(request, context):
+                await self._admit(method, context)
+                return await inner_unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -123,9 +139,10 @@ class NodeGate(grpc.ServerInterceptor):
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 
-            def stream(request, context):
-                self._admit(method, context)
-                yield from inner_stream(request, context)
+            async def stream(request, context):
+                await self._admit(method, context)
+                async for item in inner_stream(request, context):
+                    yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,

@@ -9,21 +9,31 @@ other than its own lock: results are values (a record or a `SimError`), and
 changes are pushed to `Subscription` queues that the gRPC layer drains.
 
 One lock guards all state; every public method takes it, so each method is
-one atomic step of the network.
+one atomic step of the network. No method scans every invoice on the hot
+paths: expiry comes off a deadline heap, and the persistence snapshot is a
+shallow copy taken under the lock and encoded by the caller outside it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 import coincurve
 
 from .clock import SimClock
-from .payreq import CURRENCY_BY_NETWORK, DecodedPayReq, PayReqError, decode_payreq, encode_payreq
+from .payreq import (
+    CURRENCY_BY_NETWORK,
+    DecodedPayReq,
+    PayReqError,
+    decode_payreq,
+    encode_payreq,
+    issued_payreq,
+)
 from .records import (
     FeePolicy,
     HtlcRecord,
@@ -52,6 +62,18 @@ ERR_STILL_OPEN = "invoice still open"
 ERR_ALREADY_PAID = "invoice is already paid"
 ERR_PAYMENT_IN_FLIGHT = "payment is in transition"
 ERR_PAYMENT_NOT_INITIATED = "payment isn't initiated"
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """The records at one instant (records are immutable, so sharing them is safe)."""
+
+    network: str
+    block_height: int
+    clock: dict
+    nodes: tuple[NodeRecord, ...]
+    invoices: tuple[InvoiceRecord, ...]
+    payments: tuple[PaymentRecord, ...]
 
 
 def pubkey_of(private_key_hex: str) -> str:
@@ -83,6 +105,11 @@ class Ledger:
         self._payments: dict[tuple[str, bytes], PaymentRecord] = {}
         self._invoice_subs: dict[tuple[str, bytes], set[Subscription]] = {}
         self._payment_subs: dict[tuple[str, bytes], set[Subscription]] = {}
+        # (deadline, key) of invoices created OPEN; entries no longer OPEN are skipped lazily
+        self._expiry_heap: list[tuple[int, tuple[str, bytes]]] = []
+        self._key_by_addr: dict[tuple[str, bytes], tuple[str, bytes]] = {}
+        # payment request -> its decoded form, for the requests this ledger issued
+        self._issued: dict[str, DecodedPayReq] = {}
 
     # ---- nodes -----------------------------------------------------------
 
@@ -142,25 +169,25 @@ class Ledger:
         """Cancels every OPEN invoice past its expiry; returns how many."""
         with self._lock:
             now = self.now()
-            due = [
-                key
-                for key, inv in self._invoices.items()
-                if inv.state == "OPEN" and now >= inv.creation_date + inv.expiry
-            ]
-            for key in due:
-                self._cancel_locked(key)
-            if due:
+            heap = self._expiry_heap
+            expired = 0
+            while heap and heap[0][0] <= now:
+                _, key = heapq.heappop(heap)
+                invoice = self._invoices.get(key)
+                if invoice is not None and invoice.state == "OPEN":
+                    self._cancel_locked(key)
+                    expired += 1
+            if expired:
                 self._changed()
-            return len(due)
+            return expired
 
     def seconds_to_next_expiry(self) -> float | None:
         with self._lock:
-            deadlines = [
-                inv.creation_date + inv.expiry
-                for inv in self._invoices.values()
-                if inv.state == "OPEN"
-            ]
-        return None if not deadlines else max(0.0, min(deadlines) - self.clock.now())
+            heap = self._expiry_heap
+            while heap and self._invoices[heap[0][1]].state != "OPEN":
+                heapq.heappop(heap)
+            deadline = heap[0][0] if heap else None
+        return None if deadline is None else max(0.0, deadline - self.clock.now())
 
     # ---- invoices (receiver side) ----------------------------------------
 
@@ -248,9 +275,8 @@ class Ledger:
             expiry = expiry or DEFAULT_INVOICE_EXPIRY_S
             cltv_expiry = cltv_expiry or DEFAULT_CLTV_EXPIRY
             payment_addr = os.urandom(32)
-            payment_request = encode_payreq(
+            terms = dict(
                 network=self.network,
-                node_private_key_hex=node.private_key_hex,
                 payment_hash=r_hash,
                 payment_addr=payment_addr,
                 amount_msat=value_msat,
@@ -260,6 +286,8 @@ class Ledger:
                 memo=memo,
                 description_hash=description_hash,
             )
+            payment_request = encode_payreq(node_private_key_hex=node.private_key_hex, **terms)
+            self._issued[payment_request] = issued_payreq(destination=node.pubkey, **terms)
             invoice = InvoiceRecord(
                 node=node_name,
                 r_hash=r_hash,
@@ -277,6 +305,7 @@ class Ledger:
             )
             self._nodes[node_name] = replace(node, next_add_index=node.next_add_index + 1)
             self._put_invoice(invoice)
+            self._index_invoice(invoice)
             self._changed()
             return invoice
 
@@ -291,10 +320,10 @@ class Ledger:
     def lookup_invoice_by_addr(self, node: str, payment_addr: bytes) -> InvoiceRecord | SimError:
         with self._lock:
             self.expire_due()
-            for (owner, _), invoice in self._invoices.items():
-                if owner == node and invoice.payment_addr == payment_addr:
-                    return invoice
-            return SimError("NOT_FOUND", ERR_INVOICE_NOT_FOUND)
+            key = self._key_by_addr.get((node, payment_addr))
+            if key is None:
+                return SimError("NOT_FOUND", ERR_INVOICE_NOT_FOUND)
+            return self._invoices[key]
 
     def settle_invoice(self, node: str, preimage: bytes) -> InvoiceRecord | SimError:
         """Settles an ACCEPTED hold invoice; the payer's payment succeeds."""
@@ -349,7 +378,7 @@ class Ledger:
         outcomes are a FAILED payment. With subscribe=True the returned
         Subscription already holds every update of this attempt, in order.
         """
-        decoded = decode_payreq(payment_request)
+        decoded = self.decode_payment_request(payment_request)
         if isinstance(decoded, PayReqError):
             return SimError("UNKNOWN", decoded.reason)
         if decoded.currency != CURRENCY_BY_NETWORK[self.network]:
@@ -443,6 +472,11 @@ class Ledger:
         self._put_invoice(accepted)
         if not invoice.is_hold:
             self._settle_locked(invoice_key, invoice.r_preimage)
+
+    def decode_payment_request(self, payment_request: str) -> DecodedPayReq | PayReqError:
+        """decode_payreq, answered from memory for the requests this ledger issued."""
+        issued = self._issued.get(payment_request)  # a dict read: atomic, no lock needed
+        return issued if issued is not None else decode_payreq(payment_request)
 
     def lookup_payment(self, payer: str, payment_hash: bytes) -> PaymentRecord | SimError:
         with self._lock:
@@ -570,24 +604,34 @@ class Ledger:
         for subscription in self._payment_subs.get(key, ()):
             subscription.push(payment)
 
+    def _index_invoice(self, invoice: InvoiceRecord) -> None:
+        """Adds a new invoice to the expiry heap (if OPEN) and the payment_addr index."""
+        key = (invoice.node, invoice.r_hash)
+        if invoice.state == "OPEN":
+            heapq.heappush(self._expiry_heap, (invoice.creation_date + invoice.expiry, key))
+        self._key_by_addr[(invoice.node, invoice.payment_addr)] = key
+
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
 
     # ---- persistence -----------------------------------------------------
 
+    def snapshot(self) -> LedgerSnapshot:
+        """The state at this instant, cheaply (shallow copies); encode it outside the lock."""
+        with self._lock:
+            return LedgerSnapshot(
+                network=self.network,
+                block_height=self._block_height,
+                clock=self.clock.to_json(),
+                nodes=tuple(self._nodes.values()),
+                invoices=tuple(self._invoices.values()),
+                payments=tuple(self._payments.values()),
+            )
+
     def to_json(self) -> dict:
         """Everything needed to continue this network after a restart."""
-        with self._lock:
-            return {
-                "version": 1,
-                "network": self.network,
-                "block_height": self._block_height,
-                "clock": self.clock.to_json(),
-                "nodes": [asdict(n) for n in self._nodes.values()],
-                "invoices": [invoice_to_json(i) for i in self._invoices.values()],
-                "payments": [payment_to_json(p) for p in self._payments.values()],
-            }
+        return snapshot_to_json(self.snapshot())
 
     def load_json(self, data: dict) -> None:
         """Replaces the state with a saved one (nodes, invoices, payments, height)."""
@@ -603,3 +647,24 @@ class Ledger:
             for raw in data["payments"]:
                 payment = payment_from_json(raw)
                 self._payments[(payment.node, payment.payment_hash)] = payment
+            self._expiry_heap = []
+            self._key_by_addr = {}
+            for invoice in self._invoices.values():
+                self._index_invoice(invoice)
+
+
+def snapshot_to_json(
+    snapshot: LedgerSnapshot,
+    invoice_json: Callable[[InvoiceRecord], dict] = invoice_to_json,
+    payment_json: Callable[[PaymentRecord], dict] = payment_to_json,
+) -> dict:
+    """The state file's form of a snapshot (the encoders may be caching ones)."""
+    return {
+        "version": 1,
+        "network": snapshot.network,
+        "block_height": snapshot.block_height,
+        "clock": snapshot.clock,
+        "nodes": [asdict(n) for n in snapshot.nodes],
+        "invoices": [invoice_json(i) for i in snapshot.invoices],
+        "payments": [payment_json(p) for p in snapshot.payments],
+    }

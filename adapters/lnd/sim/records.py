@@ -7,6 +7,7 @@ Plain records only; what happens to them is decided in ledger.py.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -94,16 +95,24 @@ class Closed:
 
 @dataclass(eq=False)
 class Subscription:
-    """A queue of snapshots of one invoice or payment, in the order of change."""
+    """A queue of snapshots of one invoice or payment, in the order of change.
+
+    `on_push` (set by the reader) is called after each item is queued, from the
+    pushing thread, so a reader on an event loop can wait without a thread.
+    """
 
     key: tuple[str, bytes]
     updates: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    on_push: Callable[[], None] | None = None
 
     def push(self, item: InvoiceRecord | PaymentRecord | Closed) -> None:
         self.updates.put(item)
+        notify = self.on_push
+        if notify is not None:
+            notify()
 
     def close(self, reason: Literal["dropped", "cancelled"] = "cancelled") -> None:
-        self.updates.put(Closed(reason))
+        self.push(Closed(reason))
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,18 @@ and routerrpc.Router, translating between LND's messages and the ledger.
 Every decision is the ledger's; this module only converts messages, maps
 `SimError`s to gRPC statuses and drains subscription queues into streams.
 It must not change state except through the ledger.
+
+The handlers are coroutines (unary) and async generators (streams) served
+by grpc.aio on the simulator's one event loop; a stream waits for its
+subscription through `aio_bridge.next_update`, never in a thread of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -23,8 +29,9 @@ from adapters.lnd.protos import (
     router_pb2_grpc,
 )
 
+from .aio_bridge import LoopWaker, next_update
 from .ledger import Ledger
-from .payreq import PayReqError, decode_payreq
+from .payreq import PayReqError
 from .records import Closed, InvoiceRecord, PaymentRecord, SimError, Subscription
 
 SIM_VERSION = "0.19.0-beta commit=mostro-py-sim"
@@ -52,8 +59,9 @@ class NodeIdentity:
     p2p_port: int
 
 
-def _abort(context: grpc.ServicerContext, error: SimError):
-    context.abort(grpc.StatusCode[error.code], error.message)
+async def _abort(context: grpc.aio.ServicerContext, error: SimError) -> None:
+    """Ends the call with the error's status (raises inside grpc.aio)."""
+    await context.abort(grpc.StatusCode[error.code], error.message)
 
 
 def _features(bits: tuple[int, ...]) -> dict[int, lightning_pb2.Feature]:
@@ -170,29 +178,34 @@ def _amount_msat(value_sat: int, value_msat: int) -> int | SimError:
     return value_msat or value_sat * 1000
 
 
-def stream_updates(
+async def stream_updates(
     ledger: Ledger,
     subscription: Subscription,
-    context: grpc.ServicerContext,
+    context: grpc.aio.ServicerContext,
     *,
     to_proto: Callable,
     is_final: Callable[[object], bool],
     skip: Callable[[object], bool] = lambda _: False,
-) -> Iterator:
-    """Yields each queued snapshot until a final one, a drop, or the client leaves."""
-    context.add_callback(lambda: subscription.close("cancelled"))
+) -> AsyncIterator:
+    """Yields each queued snapshot until a final one, a drop, or the client leaves
+    (then grpc.aio cancels this generator and `finally` unsubscribes)."""
+    waker = LoopWaker(asyncio.get_running_loop(), threading.get_ident())
+    subscription.on_push = waker
     try:
-        while context.is_active():
-            item = subscription.updates.get()
+        while True:
+            item = await next_update(subscription, waker)
             if isinstance(item, Closed):
                 if item.reason == "dropped":
-                    context.abort(grpc.StatusCode.UNAVAILABLE, "stream dropped by the simulator")
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE, "stream dropped by the simulator"
+                    )
                 return
             if not skip(item):
                 yield to_proto(item)
             if is_final(item):
                 return
     finally:
+        subscription.on_push = None
         ledger.unsubscribe(subscription)
 
 
@@ -201,7 +214,7 @@ class LightningService(lightning_pb2_grpc.LightningServicer):
         self._ledger = ledger
         self._identity = identity
 
-    def GetInfo(self, request, context):
+    async def GetInfo(self, request, context):
         node = self._ledger.node(self._identity.name)
         height = self._ledger.block_height
         peers = len(self._ledger.nodes()) - 1
@@ -224,7 +237,7 @@ class LightningService(lightning_pb2_grpc.LightningServicer):
             wallet_synced=True,
         )
 
-    def ChannelBalance(self, request, context):
+    async def ChannelBalance(self, request, context):
         balance_msat = self._ledger.node(self._identity.name).balance_msat
         return lightning_pb2.ChannelBalanceResponse(
             balance=balance_msat // 1000,
@@ -232,10 +245,10 @@ class LightningService(lightning_pb2_grpc.LightningServicer):
             remote_balance=lightning_pb2.Amount(),
         )
 
-    def AddInvoice(self, request, context):
+    async def AddInvoice(self, request, context):
         amount = _amount_msat(request.value, request.value_msat)
         if isinstance(amount, SimError):
-            return _abort(context, amount)
+            return await _abort(context, amount)
         invoice = self._ledger.add_invoice(
             self._identity.name,
             value_msat=amount,
@@ -246,7 +259,7 @@ class LightningService(lightning_pb2_grpc.LightningServicer):
             description_hash=request.description_hash,
         )
         if isinstance(invoice, SimError):
-            return _abort(context, invoice)
+            return await _abort(context, invoice)
         return lightning_pb2.AddInvoiceResponse(
             r_hash=invoice.r_hash,
             payment_request=invoice.payment_request,
@@ -254,22 +267,22 @@ class LightningService(lightning_pb2_grpc.LightningServicer):
             payment_addr=invoice.payment_addr,
         )
 
-    def LookupInvoice(self, request, context):
+    async def LookupInvoice(self, request, context):
         r_hash = request.r_hash
         if not r_hash and request.r_hash_str:
             try:
                 r_hash = bytes.fromhex(request.r_hash_str)
             except ValueError:
-                return _abort(context, SimError("UNKNOWN", "invalid r_hash_str"))
+                return await _abort(context, SimError("UNKNOWN", "invalid r_hash_str"))
         invoice = self._ledger.lookup_invoice(self._identity.name, r_hash)
         if isinstance(invoice, SimError):
-            return _abort(context, invoice)
+            return await _abort(context, invoice)
         return invoice_to_proto(invoice)
 
-    def DecodePayReq(self, request, context):
-        decoded = decode_payreq(request.pay_req)
+    async def DecodePayReq(self, request, context):
+        decoded = self._ledger.decode_payment_request(request.pay_req)
         if isinstance(decoded, PayReqError):
-            return _abort(context, SimError("UNKNOWN", decoded.reason))
+            return await _abort(context, SimError("UNKNOWN", decoded.reason))
         return lightning_pb2.PayReq(
             destination=decoded.destination,
             payment_hash=decoded.payment_hash.hex(),
@@ -290,10 +303,10 @@ class InvoicesService(invoices_pb2_grpc.InvoicesServicer):
         self._ledger = ledger
         self._node = identity.name
 
-    def AddHoldInvoice(self, request, context):
+    async def AddHoldInvoice(self, request, context):
         amount = _amount_msat(request.value, request.value_msat)
         if isinstance(amount, SimError):
-            return _abort(context, amount)
+            return await _abort(context, amount)
         invoice = self._ledger.add_hold_invoice(
             self._node,
             r_hash=request.hash,
@@ -304,26 +317,26 @@ class InvoicesService(invoices_pb2_grpc.InvoicesServicer):
             description_hash=request.description_hash,
         )
         if isinstance(invoice, SimError):
-            return _abort(context, invoice)
+            return await _abort(context, invoice)
         return invoices_pb2.AddHoldInvoiceResp(
             payment_request=invoice.payment_request,
             add_index=invoice.add_index,
             payment_addr=invoice.payment_addr,
         )
 
-    def SettleInvoice(self, request, context):
+    async def SettleInvoice(self, request, context):
         result = self._ledger.settle_invoice(self._node, request.preimage)
         if isinstance(result, SimError):
-            return _abort(context, result)
+            return await _abort(context, result)
         return invoices_pb2.SettleInvoiceResp()
 
-    def CancelInvoice(self, request, context):
+    async def CancelInvoice(self, request, context):
         result = self._ledger.cancel_invoice(self._node, request.payment_hash)
         if isinstance(result, SimError):
-            return _abort(context, result)
+            return await _abort(context, result)
         return invoices_pb2.CancelInvoiceResp()
 
-    def LookupInvoiceV2(self, request, context):
+    async def LookupInvoiceV2(self, request, context):
         reference = request.WhichOneof("invoice_ref")
         if reference == "payment_hash":
             result = self._ledger.lookup_invoice(self._node, request.payment_hash)
@@ -332,23 +345,25 @@ class InvoicesService(invoices_pb2_grpc.InvoicesServicer):
         else:
             result = SimError("NOT_FOUND", "unable to locate invoice")
         if isinstance(result, SimError):
-            return _abort(context, result)
+            return await _abort(context, result)
         return invoice_to_proto(result)
 
-    def SubscribeSingleInvoice(self, request, context):
+    async def SubscribeSingleInvoice(self, request, context):
         if len(request.r_hash) != 32:
-            return _abort(
+            await _abort(
                 context,
                 SimError("UNKNOWN", f"invalid hash length of {len(request.r_hash)}, want 32"),
             )
+            return
         subscription = self._ledger.subscribe_invoice(self._node, request.r_hash)
-        yield from stream_updates(
+        async for update in stream_updates(
             self._ledger,
             subscription,
             context,
             to_proto=invoice_to_proto,
             is_final=lambda invoice: invoice.state in ("SETTLED", "CANCELED"),
-        )
+        ):
+            yield update
 
 
 class RouterService(router_pb2_grpc.RouterServicer):
@@ -356,17 +371,19 @@ class RouterService(router_pb2_grpc.RouterServicer):
         self._ledger = ledger
         self._node = identity.name
 
-    def SendPaymentV2(self, request: router_pb2.SendPaymentRequest, context):
+    async def SendPaymentV2(self, request: router_pb2.SendPaymentRequest, context):
         if not request.payment_request:
-            return _abort(
+            await _abort(
                 context,
                 SimError("UNKNOWN", "the simulator pays BOLT11 payment requests only"),
             )
+            return
         amount = _amount_msat(request.amt, request.amt_msat)
         fee_limit = _amount_msat(request.fee_limit_sat, request.fee_limit_msat)
         for value in (amount, fee_limit):
             if isinstance(value, SimError):
-                return _abort(context, value)
+                await _abort(context, value)
+                return
         result = self._ledger.send_payment(
             self._node,
             payment_request=request.payment_request,
@@ -376,18 +393,22 @@ class RouterService(router_pb2_grpc.RouterServicer):
             subscribe=True,
         )
         if isinstance(result, SimError):
-            return _abort(context, result)
+            await _abort(context, result)
+            return
         _, subscription = result
-        yield from self._stream(subscription, context, request.no_inflight_updates)
+        async for update in self._stream(subscription, context, request.no_inflight_updates):
+            yield update
 
-    def TrackPaymentV2(self, request: router_pb2.TrackPaymentRequest, context):
+    async def TrackPaymentV2(self, request: router_pb2.TrackPaymentRequest, context):
         subscription = self._ledger.subscribe_payment(self._node, request.payment_hash)
         if isinstance(subscription, SimError):
-            return _abort(context, subscription)
-        yield from self._stream(subscription, context, request.no_inflight_updates)
+            await _abort(context, subscription)
+            return
+        async for update in self._stream(subscription, context, request.no_inflight_updates):
+            yield update
 
-    def _stream(self, subscription, context, no_inflight_updates: bool):
-        yield from stream_updates(
+    def _stream(self, subscription, context, no_inflight_updates: bool) -> AsyncIterator:
+        return stream_updates(
             self._ledger,
             subscription,
             context,
@@ -399,7 +420,7 @@ class RouterService(router_pb2_grpc.RouterServicer):
         )
 
 
-def add_node_services(server: grpc.Server, ledger: Ledger, identity: NodeIdentity) -> None:
+def add_node_services(server: grpc.aio.Server, ledger: Ledger, identity: NodeIdentity) -> None:
     lightning_pb2_grpc.add_LightningServicer_to_server(LightningService(ledger, identity), server)
     invoices_pb2_grpc.add_InvoicesServicer_to_server(InvoicesService(ledger, identity), server)
     router_pb2_grpc.add_RouterServicer_to_server(RouterService(ledger, identity), server)

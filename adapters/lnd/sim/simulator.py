@@ -1,6 +1,10 @@
 """The LND-protocol simulator as an object: builds the simulated network,
 serves each node on its own TLS gRPC port, and exposes the fault switches.
 
+All gRPC servers (every node's and the control server) are grpc.aio servers
+on one event loop thread (aio_bridge.LoopThread), so open streams cost no
+threads; the public methods here are ordinary blocking calls.
+
 Owns servers, threads and files (state.json, nodes.json, per-node
 credentials under the state dir); decides nothing about invoices or
 payments (that is the ledger's job).
@@ -9,20 +13,19 @@ payments (that is the ledger's job).
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
+from .aio_bridge import LoopThread
 from .clock import SimClock
 from .credentials import NodeCredentials, ensure_credentials
 from .faults import ALL_NODES, UNTIL_CLEARED, FaultSwitches, NodeGate
 from .ledger import FeePolicy, Ledger
 from .services import NodeIdentity, add_node_services
+from .state_file import StateWriter, write_json_file
 
 MOSTRO_NODE = "mostro"
 STATE_FILE = "state.json"
@@ -52,8 +55,6 @@ class SimConfig:
     block_height: int = 200
     manual_clock: bool = False
     persist: bool = True
-    # every open stream (one per subscribed invoice) holds a thread; created lazily
-    max_rpc_threads_per_node: int = 1000
 
 
 @dataclass(frozen=True)
@@ -95,50 +96,7 @@ class _RunningNode:
     credentials: NodeCredentials
     macaroon_hex: str
     port: int = 0
-    server: grpc.Server | None = field(default=None, repr=False)
-
-
-class _StateWriter:
-    """Saves the network to state.json soon after it changes (at most every
-    50 ms, so a busy run does not rewrite the file per call) and on stop."""
-
-    def __init__(self, write: Callable[[], None], interval_s: float = 0.05):
-        self._write = write
-        self._interval_s = interval_s
-        self._dirty = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def mark_dirty(self) -> None:
-        self._dirty.set()
-
-    def flush(self) -> None:
-        with self._lock:
-            self._dirty.clear()
-            self._write()
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="lnsim-state", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._dirty.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while True:
-            self._dirty.wait()
-            if self._stopping.is_set():
-                return
-            self.flush()
-            if self._stopping.wait(self._interval_s):
-                return
+    server: grpc.aio.Server | None = field(default=None, repr=False)
 
 
 class Simulator:
@@ -149,7 +107,7 @@ class Simulator:
         self.state_dir = Path(config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.faults = FaultSwitches()
-        self._state_writer: _StateWriter | None = None
+        self._state_writer: StateWriter | None = None
         saved = self._read_json(STATE_FILE)
         if saved is not None:
             clock = SimClock.from_json(saved["clock"], manual=config.manual_clock)
@@ -170,9 +128,7 @@ class Simulator:
                     wallet_name(index), balance_msat=config.wallet_balance_sat * 1000
                 )
         if config.persist:
-            self._state_writer = _StateWriter(
-                lambda: self._write_json(STATE_FILE, self.ledger.to_json())
-            )
+            self._state_writer = StateWriter(self.ledger, self.state_dir / STATE_FILE)
             self.ledger.on_change = self._state_writer.mark_dirty
             self._state_writer.flush()
         previous_ports = {
@@ -190,7 +146,8 @@ class Simulator:
                 macaroon_hex=credentials.macaroon_hex(),
                 port=port,
             )
-        self._control_server: grpc.Server | None = None
+        self._loop: LoopThread | None = None
+        self._control_server: grpc.aio.Server | None = None
         self.control_port: int | None = None
         self._stopping = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -203,8 +160,8 @@ class Simulator:
         if self.config.control_port is not None:
             from .control import start_control_server
 
-            self._control_server, self.control_port = start_control_server(
-                self, self.config.host, self.config.control_port
+            self._control_server, self.control_port = self._event_loop().run(
+                start_control_server(self, self.config.host, self.config.control_port)
             )
         self._write_nodes_file()
         if self._state_writer is not None:
@@ -223,21 +180,29 @@ class Simulator:
             self._sweeper = None
         self.stop_servers()
         if self._control_server is not None:
-            self._control_server.stop(grace=None).wait()
+            assert self._loop is not None
+            self._loop.run(self._control_server.stop(grace=None))
             self._control_server = None
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
         if self._state_writer is not None:
             self._state_writer.stop()
 
     def start_servers(self) -> None:
         """Starts the node servers (on the same ports as before if they ran already)."""
+        self._event_loop().run(self._start_node_servers())
+
+    def stop_servers(self) -> None:
+        """Stops the node servers (a node outage); open streams end on the client side."""
+        if self._loop is not None:
+            self._loop.run(self._stop_node_servers())
+
+    async def _start_node_servers(self) -> None:
         for name, node in self._nodes.items():
             if node.server is not None:
                 continue
-            server = grpc.server(
-                ThreadPoolExecutor(
-                    max_workers=self.config.max_rpc_threads_per_node,
-                    thread_name_prefix=f"lnsim-{name}",
-                ),
+            server = grpc.aio.server(
                 interceptors=[NodeGate(name, lambda n=node: n.macaroon_hex, self.faults)],
                 options=_SERVER_OPTIONS,
             )
@@ -246,15 +211,19 @@ class Simulator:
                 [(node.credentials.tls_key_pem(), node.credentials.tls_cert_pem())]
             )
             node.port = server.add_secure_port(f"{self.config.host}:{node.port}", credentials)
-            server.start()
+            await server.start()
             node.server = server
 
-    def stop_servers(self) -> None:
-        """Stops the node servers (a node outage); open streams end on the client side."""
+    async def _stop_node_servers(self) -> None:
         for node in self._nodes.values():
             if node.server is not None:
-                node.server.stop(grace=None).wait()
+                await node.server.stop(grace=None)
                 node.server = None
+
+    def _event_loop(self) -> LoopThread:
+        if self._loop is None:
+            self._loop = LoopThread()
+        return self._loop
 
     def restart(self) -> None:
         """Stop and start the node servers on the same ports, keeping the network's state."""
@@ -332,14 +301,8 @@ class Simulator:
             return None
         return json.loads(path.read_text())
 
-    def _write_json(self, name: str, data: dict) -> None:
-        path = self.state_dir / name
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(temporary, path)
-
     def _write_nodes_file(self) -> None:
-        self._write_json(NODES_FILE, self.describe())
+        write_json_file(self.state_dir / NODES_FILE, self.describe(), indent=1)
 
     def describe(self) -> dict:
         """Endpoints and control port, as written to nodes.json and printed by the CLI."""
