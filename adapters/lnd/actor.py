@@ -3,16 +3,17 @@
 It takes effect messages (add/settle/cancel hold invoices, pay, track, decode)
 and performs them with short-deadline unary calls, answering the owner with
 `EffectDone`/`EffectFailed` carrying the caller's opaque `effect_id`. Unary
-calls run on a small pool of threads (`workers.UnaryPool`), several at once
-(after a bond race, 199 cancels would otherwise wait for each other), but the
-calls for one payment hash run one after another in the order they came; their
-results come back through the thread bridge like every other thread's. The
-answers to a `Batch` sent with `reply_together` travel back as `Answers`, one
-message per wake-up instead of one per effect. Long
-streams (invoice subscriptions, payments) run in background threads
-(`workers.py`) that hand events back through a `ThreadBridge`; the actor
+calls run as coroutines on one asyncio loop thread (`workers.LoopPool`, gRPC
+futures): many at once (after a bond race, 199 cancels would otherwise wait
+for each other), but the calls for one payment hash one after another in the
+order they came. Long streams (invoice subscriptions, payments) and the
+connector run in threads of their own (`workers.Worker`, blocking client;
+not grpc.aio, which aborts in a process forked from one where gRPC is busy).
+Everything they learn comes back as events through a `ThreadBridge`; the actor
 wakes on the bridge's pipe (`ThespianWatch`) or, on bases without it, polls
-with a short `wakeupAfter` while any thread is alive.
+with a short `wakeupAfter` while any work is running. The answers to a `Batch`
+sent with `reply_together` travel back as `Answers`, one message per wake-up
+instead of one per effect.
 
 Invoice states reach the owner exactly once per state and never backwards:
 the actor remembers the last state delivered per hash, and every watcher
@@ -20,7 +21,7 @@ reconciles with LookupInvoiceV2 after a reconnect.
 
 This actor must not block for long in `receiveMessage` (the calls made in its
 thread, `Configure`'s GetInfo and a payout's decode, have a deadline of
-`rpc_timeout_seconds`; every other unary call runs on the pool), must not
+`rpc_timeout_seconds`; every other unary call runs on the loop), must not
 decide anything about orders, and must not touch the database.
 """
 
@@ -43,7 +44,7 @@ from thespian.actors import (
 
 from adapters.bridge import ThreadBridge
 from adapters.lnd import workers
-from adapters.lnd.client import ConnectionSettings, LndClient
+from adapters.lnd.client import AioLndClient, ConnectionSettings, LndClient
 from adapters.lnd.errors import ErrorKind, LndError
 from adapters.lnd.messages import (
     AddHoldInvoice,
@@ -74,9 +75,9 @@ from adapters.lnd.messages import (
 log = logging.getLogger(__name__)
 
 FINAL_STATES_KEPT = 10_000
-# Unary calls to LND at once: a real node serves many; 16 let 199 cancels after a bond race
-# finish ~0.2 s sooner than 8 on the simulator (bench/profile_notes.md), 32 little more.
-UNARY_WORKERS = 16
+# Unary calls in flight to LND at once (one HTTP/2 connection; LND serves many streams on it):
+# enough for a bond race's 199 cancels to be asked together (bench/profile_notes.md).
+UNARY_IN_FLIGHT = 256
 _EFFECTS = (AddHoldInvoice, SettleHoldInvoice, CancelHoldInvoice)
 _NOT_CONFIGURED = LndError(ErrorKind.CONFIG, "the Lightning adapter has not been configured")
 
@@ -91,7 +92,9 @@ class LightningAdapter(Actor):
         self._bridge = ThreadBridge.for_actor(capabilities or {})
         self._config: Configure | None = None
         self._owner: Any = None
-        self._client: LndClient | None = None
+        self._client: LndClient | None = None  # blocking: GetInfo, payments
+        self._aio: AioLndClient | None = None  # the same channel, for the loop's calls
+        self._loop = workers.LoopThread()
         self._info: NodeInfo | None = None
         self._link_error: LndError | None = None
         self._connected = False
@@ -104,7 +107,7 @@ class LightningAdapter(Actor):
         self._finals: deque[str] = deque()
         self._next_token = 0
         self._poll_armed = False
-        self._pool = workers.UnaryPool(UNARY_WORKERS, self._bridge.put)
+        self._pool = workers.LoopPool(self._loop.loop, self._bridge.put, UNARY_IN_FLIGHT)
         self._grouped: set[Any] = set()  # effect ids whose answers go out in one `Answers`
         # Cancelling is final in LND: once a hash is known cancelled, or while a cancel of it
         # is the hash's last call in flight, another cancel needs no call of its own.
@@ -130,10 +133,9 @@ class LightningAdapter(Actor):
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
         if isinstance(message, ActorExitRequest):
-            self._pool.close()
             self._stop_all()
-            if self._client is not None:
-                self._client.close()
+            self._close_clients()
+            self._loop.close()
             self._bridge.close()
             return None
         if isinstance(message, WakeupMessage):
@@ -233,29 +235,34 @@ class LightningAdapter(Actor):
 
     # ------------------------------------------------------------ configure
 
-    def _on_configure(self, msg: Configure, sender: Any) -> None:
-        self._stop_all()
+    def _close_clients(self) -> None:
         if self._client is not None:
             self._client.close()
+            self._client = None
+        self._aio = None
+
+    def _on_configure(self, msg: Configure, sender: Any) -> None:
+        self._stop_all()
+        self._close_clients()
         self._config = msg
         self._owner = msg.owner if msg.owner is not None else sender
         self._info, self._connected, self._link_error = None, False, None
-        client = LndClient.connect(
-            ConnectionSettings(
-                host=msg.host,
-                tls_cert_path=msg.tls_cert_path,
-                macaroon_path=msg.macaroon_path,
-                rpc_timeout_seconds=msg.rpc_timeout_seconds,
-                reconnect_min_seconds=msg.reconnect_min_seconds,
-                reconnect_max_seconds=msg.reconnect_max_seconds,
-                keepalive_seconds=msg.keepalive_seconds,
-            )
+        settings = ConnectionSettings(
+            host=msg.host,
+            tls_cert_path=msg.tls_cert_path,
+            macaroon_path=msg.macaroon_path,
+            rpc_timeout_seconds=msg.rpc_timeout_seconds,
+            reconnect_min_seconds=msg.reconnect_min_seconds,
+            reconnect_max_seconds=msg.reconnect_max_seconds,
+            keepalive_seconds=msg.keepalive_seconds,
         )
+        client = LndClient.connect(settings)
         if isinstance(client, LndError):
             self._client = None
             self._link_error = client
         else:
             self._client = client
+            self._aio = AioLndClient(client)
             info = client.check_node(msg.expected_network)
             if isinstance(info, NodeInfo):
                 self._node_ready(info)
@@ -293,10 +300,16 @@ class LightningAdapter(Actor):
         self._pending_tracks.clear()
 
     def _ready_client(self) -> LndClient | LndError:
-        """The client, once GetInfo has passed; otherwise why we cannot act."""
+        """The blocking client, once GetInfo has passed; otherwise why we cannot act."""
         if self._client is None or self._info is None:
             return self._link_error or _NOT_CONFIGURED
         return self._client
+
+    def _ready_aio(self) -> AioLndClient | LndError:
+        """The loop's client, once GetInfo has passed; otherwise why we cannot act."""
+        if self._aio is None or self._info is None:
+            return self._link_error or _NOT_CONFIGURED
+        return self._aio
 
     # ------------------------------------------------------------ hold invoices
 
@@ -304,7 +317,7 @@ class LightningAdapter(Actor):
         self._answer(EffectFailed(effect_id, error.message, error.retryable, error.kind.value))
 
     def _on_add_hold_invoice(self, msg: AddHoldInvoice, sender: Any) -> None:
-        client = self._ready_client()
+        client = self._ready_aio()
         if isinstance(client, LndError):
             self._fail(msg.effect_id, _not_ready(client))
             return
@@ -313,7 +326,7 @@ class LightningAdapter(Actor):
             msg.hash_hex, msg.value_sat, msg.memo, msg.expiry, msg.cltv_expiry))
 
     def _on_settle(self, msg: SettleHoldInvoice, sender: Any) -> None:
-        client = self._ready_client()
+        client = self._ready_aio()
         if isinstance(client, LndError):
             self._fail(msg.effect_id, _not_ready(client))
             return
@@ -331,7 +344,7 @@ class LightningAdapter(Actor):
         if running is not None:
             self._joined[running].append(msg.effect_id)  # answered with the running one
             return
-        client = self._ready_client()
+        client = self._ready_aio()
         if isinstance(client, LndError):
             self._fail(msg.effect_id, _not_ready(client))
             return
@@ -568,7 +581,7 @@ class LightningAdapter(Actor):
     # ------------------------------------------------------------ queries
 
     def _on_decode(self, msg: DecodeInvoice, sender: Any) -> None:
-        client = self._ready_client()
+        client = self._ready_aio()
         if isinstance(client, LndError):
             self.send(
                 sender,

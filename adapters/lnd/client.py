@@ -1,4 +1,5 @@
-"""A synchronous gRPC client for the parts of LND mostro-py uses.
+"""gRPC clients for the parts of LND mostro-py uses: `LndClient` (blocking calls,
+for threads) and `AioLndClient` (its unary calls as coroutines, for an asyncio loop).
 
 It connects the way LND clients do (TLS with LND's own certificate, the
 macaroon as hex in the `macaroon` metadata key), gives every unary call a
@@ -6,7 +7,8 @@ short deadline, and returns values: a result or an `LndError`, never a gRPC
 exception. Repeats that LND reports as errors but that mean "already done"
 come back as an `Outcome` (DESIGN.md §3). Server streams (invoice
 subscriptions, payments) are `Stream` objects a caller iterates in its own
-thread and may cancel from another.
+thread and may cancel from another. Both clients build requests and read
+replies with the same functions, so they answer alike.
 
 This module must not know about actors, threads it does not own, the
 database or any business rule (what amount or expiry is acceptable lives in
@@ -15,11 +17,12 @@ database or any business rule (what amount or expiry is acceptable lives in
 
 from __future__ import annotations
 
+import asyncio
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 
@@ -204,16 +207,10 @@ class LndClient:
     @classmethod
     def connect(cls, settings: ConnectionSettings) -> LndClient | LndError:
         """Open the channel (lazily: nothing is sent until the first call)."""
-        target = grpc_target(settings.host)
-        if not target or ":" not in target:
-            return LndError(ErrorKind.CONFIG, f"LND host must be host:port, got {settings.host!r}")
-        cert = _read_cert(settings.tls_cert_path)
-        if isinstance(cert, LndError):
-            return cert
-        macaroon_hex = _read_macaroon_hex(settings.macaroon_path)
-        if isinstance(macaroon_hex, LndError):
-            return macaroon_hex
-        credentials = grpc.ssl_channel_credentials(root_certificates=cert)
+        parts = _credentials(settings)
+        if isinstance(parts, LndError):
+            return parts
+        target, credentials, macaroon_hex = parts
         channel = grpc.secure_channel(target, credentials, options=_channel_options(settings))
         return cls(channel, macaroon_hex, settings)
 
@@ -234,95 +231,45 @@ class LndClient:
         reply = self._unary(self._lightning.GetInfo, lightning_pb2.GetInfoRequest(), "GetInfo")
         if isinstance(reply, LndError):
             return reply
-        if reply.chains:
-            network = reply.chains[0].network
-        else:
-            network = "testnet" if reply.testnet else "mainnet"
-        self.network = normalize_network(network)
-        return NodeInfo(
-            identity_pubkey=reply.identity_pubkey,
-            alias=reply.alias,
-            network=self.network,
-            block_height=reply.block_height,
-            synced_to_chain=reply.synced_to_chain,
-            version=reply.version,
-        )
+        info = _node_info(reply)
+        self.network = info.network
+        return info
 
     def check_node(self, expected_network: str) -> NodeInfo | LndError:
         """GetInfo plus the network check the daemon does at start ("" skips the check)."""
-        info = self.get_info()
-        if isinstance(info, LndError):
-            return info
-        expected = normalize_network(expected_network)
-        if expected and info.network != expected:
-            return LndError(
-                ErrorKind.WRONG_NETWORK,
-                f"LND at {self.settings.host} runs on {info.network}, but the settings expect "
-                f"{expected}",
-            )
-        return info
+        return _checked_node(self.get_info(), expected_network, self.settings.host)
 
     def add_hold_invoice(
         self, hash_hex: str, value_sat: int, memo: str, expiry: int, cltv_expiry: int
     ) -> HoldInvoiceAdded | LndError:
         """Create the hold invoice; if an earlier attempt already created it, return that one."""
-        payment_hash = _hash_bytes(hash_hex)
-        if isinstance(payment_hash, LndError):
-            return payment_hash
-        request = invoices_pb2.AddHoldInvoiceRequest(
-            memo=memo, hash=payment_hash, value=value_sat, expiry=expiry, cltv_expiry=cltv_expiry
-        )
+        request = _add_hold_request(hash_hex, value_sat, memo, expiry, cltv_expiry)
+        if isinstance(request, LndError):
+            return request
         reply = self._unary(self._invoices.AddHoldInvoice, request, "AddHoldInvoice")
-        if not isinstance(reply, LndError):
-            return HoldInvoiceAdded(reply.payment_request, Outcome.CREATED)
-        if reply.kind is not ErrorKind.ALREADY_EXISTS:
-            return reply
-        existing = self.lookup_invoice(hash_hex)
-        if isinstance(existing, LndError):
-            return existing
-        if existing.value_sat != value_sat:
-            return LndError(
-                ErrorKind.INVALID,
-                f"an invoice for hash {hash_hex} already exists with {existing.value_sat} sat, "
-                f"not {value_sat}",
-            )
-        return HoldInvoiceAdded(existing.payment_request, Outcome.ALREADY_EXISTS)
+        if not isinstance(reply, LndError) or reply.kind is not ErrorKind.ALREADY_EXISTS:
+            return _hold_added(reply)
+        return _existing_hold(self.lookup_invoice(hash_hex), hash_hex, value_sat)
 
     def settle_invoice(self, preimage_hex: str) -> Outcome | LndError:
-        preimage = _hash_bytes(preimage_hex)
-        if isinstance(preimage, LndError):
-            return preimage
-        reply = self._unary(
-            self._invoices.SettleInvoice,
-            invoices_pb2.SettleInvoiceMsg(preimage=preimage),
-            "SettleInvoice",
-        )
-        if isinstance(reply, LndError):
-            return Outcome.ALREADY_SETTLED if reply.kind is ErrorKind.ALREADY_SETTLED else reply
-        return Outcome.SETTLED
+        request = _settle_request(preimage_hex)
+        if isinstance(request, LndError):
+            return request
+        return _settle_outcome(self._unary(self._invoices.SettleInvoice, request,
+                                           "SettleInvoice"))
 
     def cancel_invoice(self, hash_hex: str) -> Outcome | LndError:
-        payment_hash = _hash_bytes(hash_hex)
-        if isinstance(payment_hash, LndError):
-            return payment_hash
-        reply = self._unary(
-            self._invoices.CancelInvoice,
-            invoices_pb2.CancelInvoiceMsg(payment_hash=payment_hash),
-            "CancelInvoice",
-        )
-        if isinstance(reply, LndError):
-            return Outcome.ALREADY_CANCELED if reply.kind is ErrorKind.ALREADY_CANCELED else reply
-        return Outcome.CANCELED
+        request = _cancel_request(hash_hex)
+        if isinstance(request, LndError):
+            return request
+        return _cancel_outcome(self._unary(self._invoices.CancelInvoice, request,
+                                           "CancelInvoice"))
 
     def lookup_invoice(self, hash_hex: str) -> InvoiceSnapshot | LndError:
-        payment_hash = _hash_bytes(hash_hex)
-        if isinstance(payment_hash, LndError):
-            return payment_hash
-        reply = self._unary(
-            self._invoices.LookupInvoiceV2,
-            invoices_pb2.LookupInvoiceMsg(payment_hash=payment_hash),
-            "LookupInvoiceV2",
-        )
+        request = _lookup_request(hash_hex)
+        if isinstance(request, LndError):
+            return request
+        reply = self._unary(self._invoices.LookupInvoiceV2, request, "LookupInvoiceV2")
         return reply if isinstance(reply, LndError) else _invoice_snapshot(reply)
 
     def decode_pay_req(self, payment_request: str) -> DecodedInvoice | LndError:
@@ -335,31 +282,7 @@ class LndClient:
             lightning_pb2.PayReqString(pay_req=payment_request),
             "DecodePayReq",
         )
-        if isinstance(reply, LndError):
-            if reply.link_down or reply.kind is ErrorKind.TIMEOUT:
-                return reply
-            return DecodedInvoice(
-                payment_request=payment_request, error=reply.message, error_kind=reply.kind.value
-            )
-        network = invoice_network(payment_request)
-        if self.network is not None and network is not None and network != self.network:
-            # LND refuses these itself; checked here too so every backend behaves alike.
-            return DecodedInvoice(
-                payment_request=payment_request,
-                error=f"invoice not for current active network '{self.network}' ({network})",
-                error_kind=ErrorKind.WRONG_NETWORK.value,
-            )
-        return DecodedInvoice(
-            payment_request=payment_request,
-            hash_hex=reply.payment_hash,
-            destination=reply.destination,
-            amount_sat=reply.num_satoshis,
-            amount_msat=reply.num_msat,
-            timestamp=reply.timestamp,
-            expiry=reply.expiry,
-            cltv_expiry=reply.cltv_expiry,
-            description=reply.description,
-        )
+        return _decoded(reply, payment_request, self.network)
 
     # ------------------------------------------------------------ streams
 
@@ -394,3 +317,238 @@ class LndClient:
             router_pb2.TrackPaymentRequest(payment_hash=payment_hash), metadata=self._metadata
         )
         return Stream(call, _payment_snapshot, "TrackPaymentV2")
+
+
+# ---------------------------------------------------------------- requests and replies
+# (shared by both clients: one place decides what a reply means)
+
+
+def _node_info(reply: lightning_pb2.GetInfoResponse) -> NodeInfo:
+    if reply.chains:
+        network = reply.chains[0].network
+    else:
+        network = "testnet" if reply.testnet else "mainnet"
+    return NodeInfo(
+        identity_pubkey=reply.identity_pubkey,
+        alias=reply.alias,
+        network=normalize_network(network),
+        block_height=reply.block_height,
+        synced_to_chain=reply.synced_to_chain,
+        version=reply.version,
+    )
+
+
+def _checked_node(info: NodeInfo | LndError, expected_network: str,
+                  host: str) -> NodeInfo | LndError:
+    if isinstance(info, LndError):
+        return info
+    expected = normalize_network(expected_network)
+    if expected and info.network != expected:
+        return LndError(
+            ErrorKind.WRONG_NETWORK,
+            f"LND at {host} runs on {info.network}, but the settings expect {expected}",
+        )
+    return info
+
+
+def _add_hold_request(hash_hex: str, value_sat: int, memo: str, expiry: int,
+                      cltv_expiry: int) -> invoices_pb2.AddHoldInvoiceRequest | LndError:
+    payment_hash = _hash_bytes(hash_hex)
+    if isinstance(payment_hash, LndError):
+        return payment_hash
+    return invoices_pb2.AddHoldInvoiceRequest(
+        memo=memo, hash=payment_hash, value=value_sat, expiry=expiry, cltv_expiry=cltv_expiry
+    )
+
+
+def _hold_added(reply: invoices_pb2.AddHoldInvoiceResp | LndError) -> HoldInvoiceAdded | LndError:
+    if isinstance(reply, LndError):
+        return reply
+    return HoldInvoiceAdded(reply.payment_request, Outcome.CREATED)
+
+
+def _existing_hold(existing: InvoiceSnapshot | LndError, hash_hex: str,
+                   value_sat: int) -> HoldInvoiceAdded | LndError:
+    """The invoice an earlier attempt created, if it is the one asked for."""
+    if isinstance(existing, LndError):
+        return existing
+    if existing.value_sat != value_sat:
+        return LndError(
+            ErrorKind.INVALID,
+            f"an invoice for hash {hash_hex} already exists with {existing.value_sat} sat, "
+            f"not {value_sat}",
+        )
+    return HoldInvoiceAdded(existing.payment_request, Outcome.ALREADY_EXISTS)
+
+
+def _settle_request(preimage_hex: str) -> invoices_pb2.SettleInvoiceMsg | LndError:
+    preimage = _hash_bytes(preimage_hex)
+    if isinstance(preimage, LndError):
+        return preimage
+    return invoices_pb2.SettleInvoiceMsg(preimage=preimage)
+
+
+def _settle_outcome(reply: object) -> Outcome | LndError:
+    if isinstance(reply, LndError):
+        return Outcome.ALREADY_SETTLED if reply.kind is ErrorKind.ALREADY_SETTLED else reply
+    return Outcome.SETTLED
+
+
+def _cancel_request(hash_hex: str) -> invoices_pb2.CancelInvoiceMsg | LndError:
+    payment_hash = _hash_bytes(hash_hex)
+    if isinstance(payment_hash, LndError):
+        return payment_hash
+    return invoices_pb2.CancelInvoiceMsg(payment_hash=payment_hash)
+
+
+def _cancel_outcome(reply: object) -> Outcome | LndError:
+    if isinstance(reply, LndError):
+        return Outcome.ALREADY_CANCELED if reply.kind is ErrorKind.ALREADY_CANCELED else reply
+    return Outcome.CANCELED
+
+
+def _lookup_request(hash_hex: str) -> invoices_pb2.LookupInvoiceMsg | LndError:
+    payment_hash = _hash_bytes(hash_hex)
+    if isinstance(payment_hash, LndError):
+        return payment_hash
+    return invoices_pb2.LookupInvoiceMsg(payment_hash=payment_hash)
+
+
+def _decoded(reply: lightning_pb2.PayReq | LndError, payment_request: str,
+             node_network: str | None) -> DecodedInvoice | LndError:
+    if isinstance(reply, LndError):
+        if reply.link_down or reply.kind is ErrorKind.TIMEOUT:
+            return reply
+        return DecodedInvoice(
+            payment_request=payment_request, error=reply.message, error_kind=reply.kind.value
+        )
+    network = invoice_network(payment_request)
+    if node_network is not None and network is not None and network != node_network:
+        # LND refuses these itself; checked here too so every backend behaves alike.
+        return DecodedInvoice(
+            payment_request=payment_request,
+            error=f"invoice not for current active network '{node_network}' ({network})",
+            error_kind=ErrorKind.WRONG_NETWORK.value,
+        )
+    return DecodedInvoice(
+        payment_request=payment_request,
+        hash_hex=reply.payment_hash,
+        destination=reply.destination,
+        amount_sat=reply.num_satoshis,
+        amount_msat=reply.num_msat,
+        timestamp=reply.timestamp,
+        expiry=reply.expiry,
+        cltv_expiry=reply.cltv_expiry,
+        description=reply.description,
+    )
+
+
+def _credentials(settings: ConnectionSettings) -> tuple[str, grpc.ChannelCredentials, str] | LndError:
+    """Target, TLS credentials and macaroon hex for `settings`, or why they cannot be had."""
+    target = grpc_target(settings.host)
+    if not target or ":" not in target:
+        return LndError(ErrorKind.CONFIG, f"LND host must be host:port, got {settings.host!r}")
+    cert = _read_cert(settings.tls_cert_path)
+    if isinstance(cert, LndError):
+        return cert
+    macaroon_hex = _read_macaroon_hex(settings.macaroon_path)
+    if isinstance(macaroon_hex, LndError):
+        return macaroon_hex
+    return target, grpc.ssl_channel_credentials(root_certificates=cert), macaroon_hex
+
+
+class AioLndClient:
+    """`LndClient`'s hold-invoice calls as coroutines, for an asyncio loop: each call is a
+    gRPC future on the blocking client's channel, awaited on the loop, so hundreds of calls
+    in flight cost no threads.
+
+    Not grpc.aio: actor processes are forked from processes where gRPC is busy (the tests run
+    the simulator in-process), and grpc.aio in such a child aborts in gRPC's poller; the
+    blocking channel's futures do not. Use it on one running loop; `network` is the node's,
+    from the blocking client's GetInfo (needed to refuse other networks' invoices)."""
+
+    def __init__(self, client: LndClient) -> None:
+        self._client = client
+        self._metadata = client._metadata
+        self.settings = client.settings
+        self._lightning = client._lightning
+        self._invoices = client._invoices
+
+    @property
+    def network(self) -> str | None:
+        return self._client.network
+
+    async def _unary(self, method: grpc.UnaryUnaryMultiCallable, request: object,
+                     doing: str) -> Any:
+        call = method.future(
+            request, timeout=self.settings.rpc_timeout_seconds, metadata=self._metadata
+        )
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object) -> None:  # on gRPC's thread, or at once if already done
+            try:
+                loop.call_soon_threadsafe(_release, waiter)
+            except RuntimeError:  # the loop is closed: nobody waits for this answer
+                pass
+
+        call.add_done_callback(wake)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        try:
+            return call.result()
+        except grpc.RpcError as err:
+            return classify_rpc_error(err, doing)
+
+    async def get_info(self) -> NodeInfo | LndError:
+        reply = await self._unary(self._lightning.GetInfo, lightning_pb2.GetInfoRequest(),
+                                  "GetInfo")
+        return reply if isinstance(reply, LndError) else _node_info(reply)
+
+    async def add_hold_invoice(
+        self, hash_hex: str, value_sat: int, memo: str, expiry: int, cltv_expiry: int
+    ) -> HoldInvoiceAdded | LndError:
+        request = _add_hold_request(hash_hex, value_sat, memo, expiry, cltv_expiry)
+        if isinstance(request, LndError):
+            return request
+        reply = await self._unary(self._invoices.AddHoldInvoice, request, "AddHoldInvoice")
+        if not isinstance(reply, LndError) or reply.kind is not ErrorKind.ALREADY_EXISTS:
+            return _hold_added(reply)
+        return _existing_hold(await self.lookup_invoice(hash_hex), hash_hex, value_sat)
+
+    async def settle_invoice(self, preimage_hex: str) -> Outcome | LndError:
+        request = _settle_request(preimage_hex)
+        if isinstance(request, LndError):
+            return request
+        return _settle_outcome(await self._unary(self._invoices.SettleInvoice, request,
+                                                 "SettleInvoice"))
+
+    async def cancel_invoice(self, hash_hex: str) -> Outcome | LndError:
+        request = _cancel_request(hash_hex)
+        if isinstance(request, LndError):
+            return request
+        return _cancel_outcome(await self._unary(self._invoices.CancelInvoice, request,
+                                                 "CancelInvoice"))
+
+    async def lookup_invoice(self, hash_hex: str) -> InvoiceSnapshot | LndError:
+        request = _lookup_request(hash_hex)
+        if isinstance(request, LndError):
+            return request
+        reply = await self._unary(self._invoices.LookupInvoiceV2, request, "LookupInvoiceV2")
+        return reply if isinstance(reply, LndError) else _invoice_snapshot(reply)
+
+    async def decode_pay_req(self, payment_request: str) -> DecodedInvoice | LndError:
+        reply = await self._unary(
+            self._lightning.DecodePayReq,
+            lightning_pb2.PayReqString(pay_req=payment_request),
+            "DecodePayReq",
+        )
+        return _decoded(reply, payment_request, self.network)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

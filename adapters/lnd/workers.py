@@ -1,13 +1,15 @@
-"""The LightningAdapter's background loops: each runs in a thread of its own.
+"""The LightningAdapter's background work: its unary calls on one asyncio loop thread,
+its streams (invoice watches, payments) and its connector in a thread each.
 
-`UnaryPool` runs the actor's unary calls (add/settle/cancel hold invoices, decodes) on a few
-threads, so 200 cancels after a bond race do not wait for each other; calls that share a key
-(a payment hash) still run one after another, in the order they were asked for. A loop talks
-to LND through `LndClient`, survives broken streams and restarts
-of LND by retrying with exponential backoff, and reports everything it learns
-as small event values handed to `put` (the actor's thread bridge). On every
-(re)connect an invoice watcher first looks the invoice up, so a state change
-that happened while the link was down is reported too; the actor de-duplicates.
+`LoopPool` runs the actor's unary calls (add/settle/cancel hold invoices, decodes) as
+coroutines of `AioLndClient` on a `LoopThread`: all in flight at once (up to a cap), so 200
+cancels after a bond race do not wait for each other or for threads; calls that share a key
+(a payment hash) still run one after another, in the order they were asked for. A stream loop
+(`Worker`) talks to LND through the blocking `LndClient`, survives broken streams and restarts
+of LND by retrying with exponential backoff. Everything is reported as small event values
+handed to `put` (the actor's thread bridge, callable from any thread). On every (re)connect an
+invoice watcher first looks the invoice up, so a state change that happened while the link
+was down is reported too; the actor de-duplicates.
 
 This module must not touch actor state, send actor messages or decide anything
 about orders: it observes LND and reports.
@@ -15,11 +17,13 @@ about orders: it observes LND and reports.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import inspect
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,19 +112,71 @@ class CallFinished:
 # ---------------------------------------------------------------- plumbing
 
 
-class UnaryPool:
-    """Unary calls on at most `size` threads, reported as `CallFinished` through `put`.
+class LoopThread:
+    """An asyncio event loop in a daemon thread, until `close()`."""
 
-    Calls with the same key never overlap and finish in submission order (a settle and a
-    cancel for one hash must not overtake each other): a call waits behind the running one of
-    its key and is started by it, right after its result was `put`.
+    def __init__(self, name: str = "lnd-unary") -> None:
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(started,), name=name,
+                                        daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(started.set)
+        self.loop.run_forever()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Start `coroutine` as a task (from any thread); cancelling the future cancels it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        """Run `coroutine` on the loop and wait for its result (never from the loop itself)."""
+        return self.spawn(coroutine).result(timeout)
+
+    def close(self) -> None:
+        """Cancel every task left, stop the loop and join the thread."""
+        if self.loop.is_closed():
+            return
+        try:
+            self.run(_cancel_tasks(), timeout=5)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            log.warning("the LND loop did not wind down in time")
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_tasks() -> None:
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class LoopPool:
+    """Unary calls run on `loop`, reported as `CallFinished` through `put`.
+
+    `call()` returns an awaitable (a coroutine of `AioLndClient`) or, for a call with nothing
+    to wait for, its value. At most `limit` calls are in flight at once. Calls with the same
+    key never overlap and finish in submission order (a settle and a cancel for one hash must
+    not overtake each other): a call waits behind the running one of its key and is started by
+    it, right after its result was `put`. `submit` may be called from any thread; the
+    bookkeeping happens on the loop, in the order the calls were submitted.
     """
 
-    def __init__(self, size: int, put: Put) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, put: Put, limit: int) -> None:
+        self._loop = loop
         self._put = put
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="lnd-unary")
+        self._limit = limit
+        self._slots: asyncio.Semaphore | None = None  # made on the loop
+        self._waiting: dict[str, deque[Callable[[], Coroutine[Any, Any, None]]]] = {}
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
         self._lock = threading.Lock()
-        self._waiting: dict[str, deque[Callable[[], None]]] = {}  # key -> calls behind it
         self._pending = 0
 
     @property
@@ -130,41 +186,47 @@ class UnaryPool:
         return self._pending > 0
 
     def submit(self, key: str, request: Any, sender: Any, call: Callable[[], Any]) -> None:
-        def job() -> None:
-            self._run(key, request, sender, call)
+        def job() -> Coroutine[Any, Any, None]:
+            return self._run(key, request, sender, call)
 
         with self._lock:
             self._pending += 1
-            if key in self._waiting:
-                self._waiting[key].append(job)
-                return
-            self._waiting[key] = deque()
-        self._start(job)
-
-    def _start(self, job: Callable[[], None]) -> None:
         try:
-            self._executor.submit(job)
-        except RuntimeError:  # shut down: the actor is exiting, nobody waits for answers
+            self._loop.call_soon_threadsafe(self._enqueue, key, job)
+        except RuntimeError:  # the loop is closed: the actor is exiting, nobody waits
             pass
 
-    def _run(self, key: str, request: Any, sender: Any, call: Callable[[], Any]) -> None:
-        try:
-            result = call()
-        except Exception as err:  # a bug in a call must not lose its answer or its key
-            log.exception("unary LND call for %s failed", key)
-            result = LndError(ErrorKind.OTHER, f"unexpected error: {err!r}")
+    def _enqueue(self, key: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if key in self._waiting:
+            self._waiting[key].append(job)
+            return
+        self._waiting[key] = deque()
+        self._start(job)
+
+    def _start(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = self._loop.create_task(job())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, key: str, request: Any, sender: Any, call: Callable[[], Any]) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._limit)
+        async with self._slots:
+            try:
+                result = call()
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as err:  # a bug in a call must not lose its answer or its key
+                log.exception("unary LND call for %s failed", key)
+                result = LndError(ErrorKind.OTHER, f"unexpected error: {err!r}")
         self._put(CallFinished(request, sender, result))
         with self._lock:
             self._pending -= 1
-            waiting = self._waiting[key]
-            after = waiting.popleft() if waiting else None
-            if after is None:
-                del self._waiting[key]
-        if after is not None:
-            self._start(after)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        waiting = self._waiting[key]
+        if waiting:
+            self._start(waiting.popleft())
+        else:
+            del self._waiting[key]
 
 
 class Backoff:

@@ -3,6 +3,7 @@ plus the pure error classification from a data file."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.lnd.client import ConnectionSettings, LndClient, Stream
+from adapters.lnd.client import AioLndClient, ConnectionSettings, LndClient, Stream
 from adapters.lnd.errors import ErrorKind, LndError, classify_rpc_error
 from adapters.lnd.messages import (
     DecodedInvoice,
@@ -348,3 +349,60 @@ def test_slow_lnd_hits_the_deadline(lnsim):
     result = client.get_info()
     client.close()
     assert isinstance(result, LndError) and result.kind is ErrorKind.TIMEOUT and result.retryable
+
+
+# ---------------------------------------------------------------- AioLndClient (the loop's calls)
+
+
+def test_aio_client_answers_like_the_blocking_one(mostro, wallet, lnsim):
+    """Every coroutine of AioLndClient over real gRPC: the same values and outcomes as
+    LndClient's calls (creation, repeats, refusals, cancel, decode, deadline)."""
+    aio = AioLndClient(mostro)
+    impatient = connect(lnsim.mostro, rpc_timeout_seconds=0.2)
+    preimage, payment_hash = new_preimage()
+    _, other_hash = new_preimage()
+
+    async def scenario() -> dict:
+        got: dict = {}
+        got["added"] = await aio.add_hold_invoice(payment_hash, 5000, "escrow", 3600, 144)
+        got["again"] = await aio.add_hold_invoice(payment_hash, 5000, "escrow", 3600, 144)
+        got["conflict"] = await aio.add_hold_invoice(payment_hash, 6000, "escrow", 3600, 144)
+        got["bad_hash"] = await aio.cancel_invoice("00")
+        got["lookup"] = await aio.lookup_invoice(payment_hash)
+        got["unknown"] = await aio.lookup_invoice(other_hash)
+        got["early_settle"] = await aio.settle_invoice(preimage)
+        got["decoded"] = await aio.decode_pay_req(got["added"].payment_request)
+        # many at once on one loop: all answered
+        got["info"] = await asyncio.gather(*(aio.get_info() for _ in range(20)))
+        got["cancel"] = await aio.cancel_invoice(payment_hash)
+        got["cancel_again"] = await aio.cancel_invoice(payment_hash)
+        got["settle_cancelled"] = await aio.settle_invoice(preimage)
+        lnsim.sim.delay("DecodePayReq", 600)
+        got["slow"] = await AioLndClient(impatient).decode_pay_req(
+            got["added"].payment_request)
+        return got
+
+    try:
+        got = asyncio.run(scenario())
+    finally:
+        impatient.close()
+    assert got["added"].outcome is Outcome.CREATED and got["added"].payment_request
+    assert got["again"].outcome is Outcome.ALREADY_EXISTS
+    assert got["again"].payment_request == got["added"].payment_request
+    assert isinstance(got["conflict"], LndError) and got["conflict"].kind is ErrorKind.INVALID
+    assert isinstance(got["bad_hash"], LndError) and got["bad_hash"].kind is ErrorKind.INVALID
+    assert got["lookup"].state is InvoiceState.OPEN and got["lookup"].value_sat == 5000
+    assert got["lookup"].payment_request == got["added"].payment_request
+    assert isinstance(got["unknown"], LndError) and got["unknown"].kind is ErrorKind.NOT_FOUND
+    early = got["early_settle"]
+    assert isinstance(early, LndError) and early.kind is ErrorKind.STILL_OPEN
+    decoded = got["decoded"]
+    assert isinstance(decoded, DecodedInvoice) and decoded.ok
+    assert decoded.hash_hex == payment_hash and decoded.amount_sat == 5000
+    assert all(isinstance(info, NodeInfo) and info.alias for info in got["info"])
+    assert got["cancel"] is Outcome.CANCELED
+    assert got["cancel_again"] is mostro.cancel_invoice(payment_hash)  # a repeat: as LndClient's
+    assert got["cancel_again"] in (Outcome.CANCELED, Outcome.ALREADY_CANCELED)
+    assert isinstance(got["settle_cancelled"], LndError) and not got["settle_cancelled"].retryable
+    slow = got["slow"]
+    assert isinstance(slow, LndError) and slow.kind is ErrorKind.TIMEOUT and slow.retryable

@@ -1,19 +1,22 @@
-"""The LightningAdapter's unary calls run several at once (workers.UnaryPool), over real gRPC
+"""The LightningAdapter's unary calls run several at once (workers.LoopPool), over real gRPC
 against the simulator: a slow LND no longer makes N cancels take N call times, calls for one
 hash still run in the order asked (a settle never overtakes a cancel), and the answers to a
 `reply_together` batch come back grouped in `Answers`."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters.lnd import workers
-from adapters.lnd.actor import UNARY_WORKERS, LightningAdapter
+from adapters.lnd.actor import UNARY_IN_FLIGHT, LightningAdapter
+from adapters.lnd.client import AioLndClient
 from adapters.lnd.errors import ErrorKind, LndError
 from adapters.lnd.messages import (
     AddHoldInvoice,
@@ -25,6 +28,7 @@ from adapters.lnd.messages import (
     EffectFailed,
     InvoiceState,
     LightningStatus,
+    NodeInfo,
     Outcome,
     SettleHoldInvoice,
 )
@@ -39,7 +43,7 @@ from tests.lnd.adapter_kit import (
 )
 
 DELAY_MS = 400
-CONCURRENT = min(UNARY_WORKERS, 8)  # cancels made at once in the test
+CONCURRENT = min(UNARY_IN_FLIGHT, 8)  # cancels made at once in the test
 CERT = Path(__file__).resolve()  # any readable file: the link fails before TLS matters
 
 
@@ -187,30 +191,35 @@ def test_not_ready_adapter_answers_a_batch_at_once(asys):
 
 
 # ------------------------------------------------------------------ the pool itself
-def test_pool_keeps_one_keys_calls_in_order_and_runs_other_keys_alongside(lnsim):
+@pytest.fixture
+def loop_thread():
+    thread = workers.LoopThread("test-lnd-loop")
+    yield thread
+    thread.close()
+
+
+def test_pool_keeps_one_keys_calls_in_order_and_runs_other_keys_alongside(lnsim, loop_thread):
     """Real gRPC calls on the pool: GetInfo calls on one key never overlap (each sees the
     previous one's end), while another key's call runs meanwhile."""
     client = lnd_client(lnsim.mostro)
+    aio = AioLndClient(client)
     lnsim.sim.delay("GetInfo", 200)
     results: list[Any] = []
     running: dict[str, int] = {"a": 0}
     overlap: list[str] = []
-    lock = threading.Lock()
 
     def call(key: str, label: str) -> Any:
-        def run() -> Any:
-            with lock:
-                if key == "a" and running["a"]:
-                    overlap.append(label)
-                running[key] = running.get(key, 0) + 1
+        async def run() -> Any:  # every step on the loop's one thread: no lock needed
+            if key == "a" and running["a"]:
+                overlap.append(label)
+            running[key] = running.get(key, 0) + 1
             try:
-                return label, client.get_info()
+                return label, await aio.get_info()
             finally:
-                with lock:
-                    running[key] -= 1
+                running[key] -= 1
         return run
 
-    pool = workers.UnaryPool(4, results.append)
+    pool = workers.LoopPool(loop_thread.loop, results.append, limit=4)
     try:
         started = time.monotonic()
         for index in range(3):
@@ -219,29 +228,49 @@ def test_pool_keeps_one_keys_calls_in_order_and_runs_other_keys_alongside(lnsim)
         wait_until(lambda: len(results) == 4 and not pool.busy, timeout=10)
         elapsed = time.monotonic() - started
     finally:
-        pool.close()
         client.close()
     assert overlap == []
     labels = [r.request for r in results]
     assert [label for label in labels if label.startswith("a")] == ["a0", "a1", "a2"]
     assert labels.index("b0") < labels.index("a1")  # b did not wait behind a's queue
-    assert all(r.result[1].alias for r in results if not isinstance(r.result, LndError))
+    assert all(isinstance(r.result[1], NodeInfo) and r.result[1].alias for r in results)
     assert elapsed < 3 * 0.2 + 0.5 + 0.5  # a's three in a row; b alongside
 
 
-def test_pool_turns_a_crashing_call_into_an_error_and_goes_on():
+def test_pool_runs_no_more_than_its_limit_at_once(loop_thread):
     results: list[Any] = []
-    pool = workers.UnaryPool(2, results.append)
+    state = {"running": 0, "most": 0}
 
-    def boom() -> Any:
+    async def slow() -> str:
+        state["running"] += 1
+        state["most"] = max(state["most"], state["running"])
+        await asyncio.sleep(0.02)
+        state["running"] -= 1
+        return "done"
+
+    pool = workers.LoopPool(loop_thread.loop, results.append, limit=3)
+    for index in range(10):
+        pool.submit(f"k{index}", index, None, slow)
+    wait_until(lambda: len(results) == 10 and not pool.busy, timeout=5)
+    assert state["most"] == 3
+    assert sorted(r.request for r in results) == list(range(10))
+
+
+def test_pool_turns_a_crashing_call_into_an_error_and_goes_on(loop_thread):
+    results: list[Any] = []
+    pool = workers.LoopPool(loop_thread.loop, results.append, limit=2)
+
+    async def boom() -> Any:
         raise RuntimeError("bug")
 
-    try:
-        pool.submit("k", "first", None, boom)
-        pool.submit("k", "second", None, lambda: "fine")
-        wait_until(lambda: len(results) == 2, timeout=5)
-    finally:
-        pool.close()
-    assert [r.request for r in results] == ["first", "second"]
-    assert isinstance(results[0].result, LndError) and results[0].result.kind is ErrorKind.OTHER
-    assert results[1].result == "fine"
+    def broken() -> Any:
+        raise RuntimeError("bug before any await")
+
+    pool.submit("k", "first", None, boom)
+    pool.submit("k", "second", None, broken)
+    pool.submit("k", "third", None, lambda: "fine")  # a plain value needs no await
+    wait_until(lambda: len(results) == 3, timeout=5)
+    assert [r.request for r in results] == ["first", "second", "third"]
+    assert all(isinstance(r.result, LndError) and r.result.kind is ErrorKind.OTHER
+               for r in results[:2])
+    assert results[2].result == "fine"
