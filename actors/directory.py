@@ -2,9 +2,9 @@
 
 Every event for order X — from clients, LND, the clock — passes through here,
 so each order sees exactly one total order of events. The directory activates
-an order actor from the database on demand, passivates idle or finished ones
-(LRU cap, idle timeout) and buffers events for an actor being passivated, so
-nothing is lost or reordered across a passivation. It decides nothing about
+an order actor from the database on demand and retires idle or finished ones
+(LRU cap, idle timeout) only when every event sent to them is confirmed, so
+nothing is lost or reordered across a retirement. It decides nothing about
 orders: refusals come from the order logic, except "no such order".
 
 Scale-out (several actor systems in one thespian convention): the directory
@@ -42,13 +42,15 @@ from storage import models, open_database, repository
 from .messages import (
     ActivateOrder,
     DirectoryStatus,
+    DispatchBatch,
+    DispatchEffects,
     DispatchTransient,
     InvoiceUpdate,
     OrderHandled,
-    Passivate,
     Passivated,
     Quiesce,
     Quiet,
+    RouteBatch,
     RouteToOrder,
     RuntimeConfig,
     StatusRequest,
@@ -61,6 +63,11 @@ from .placement import HOST, ORDERS, Host, choose_host, host_name, requirements_
 log = logging.getLogger(__name__)
 
 IDLE_SWEEP_SECONDS = 5.0
+# On a multiprocess base the effects order actors report in their OrderHandled are held this
+# long after the first and handed to the outbox as one DispatchBatch: each message is a
+# transport hop that costs more CPU than running the effects.
+DISPATCH_FLUSH_DELAY = timedelta(milliseconds=10)
+_FLUSH_DISPATCH = "flush-dispatch"
 
 
 @dataclasses.dataclass
@@ -81,7 +88,6 @@ class OrderDirectoryActor(Actor):
         super().__init__()
         self._config: RuntimeConfig | None = None
         self._live: OrderedDict[str, LiveOrder] = OrderedDict()
-        self._passivating: dict[str, list[RouteToOrder]] = {}
         self._handled = 0
         self._quiesce_waiters: list[Any] = []
         self._sweep_armed = False
@@ -94,6 +100,9 @@ class OrderDirectoryActor(Actor):
         self._suspect: dict[str, tuple[Host, float]] = {}
         # set by ActorExitRequest: the order actors are going down with us, nothing is moved
         self._exiting = False
+        # committed effects reported by order actors, not yet handed to the outbox
+        self._held_dispatch: list[DispatchEffects] = []
+        self._hold_dispatch = False
 
     # ------------------------------------------------------------ dispatch
     def receiveMessage(self, msg: object, sender: object) -> None:
@@ -102,20 +111,26 @@ class OrderDirectoryActor(Actor):
             self.send(sender, msg)
         elif isinstance(msg, RouteToOrder):
             self._route(msg)
+        elif isinstance(msg, RouteBatch):
+            for route in msg.routes:
+                self._route(route)
         elif isinstance(msg, InvoiceUpdate):
             self._route_invoice(msg)
         elif isinstance(msg, OrderHandled):
             self._on_handled(msg, sender)
         elif isinstance(msg, Passivated):
-            self._on_passivated(msg.order_id)
+            pass  # answer to a Passivate of an older directory version: nothing waits on it
         elif isinstance(msg, ActorExitRequest):
             self._exiting = True
+            self._flush_dispatch()  # committed and due: hand them over before going down
         elif isinstance(msg, ChildActorExited):
             if not self._exiting:
                 self._on_child_exited(msg.childAddress)
         elif isinstance(msg, ActorSystemConventionUpdate):
             if not self._exiting:
                 self._on_member_update(msg)
+        elif isinstance(msg, WakeupMessage) and msg.payload == _FLUSH_DISPATCH:
+            self._flush_dispatch()
         elif isinstance(msg, WakeupMessage):
             self._sweep_armed = False
             self._restore_suspects()
@@ -126,8 +141,7 @@ class OrderDirectoryActor(Actor):
         elif isinstance(msg, StatusRequest):
             self.send(sender, DirectoryStatus(
                 live_orders=tuple(self._live),
-                buffered={**{k: len(v) for k, v in self._passivating.items()},
-                          **{k: len(v) for k, v in self._homeless.items()}},
+                buffered={k: len(v) for k, v in self._homeless.items()},
                 handled=self._handled,
                 hosts={name: host.live for name, host in self._hosts.items()},
                 placement={order_id: live.host for order_id, live in self._live.items()},
@@ -143,6 +157,7 @@ class OrderDirectoryActor(Actor):
             own = host_name(int(getattr(actors, "admin_port", 0))
                             if getattr(actors, "base", "") != "simpleSystemBase" else 0)
             self._hosts.setdefault(own, Host(own))
+        self._hold_dispatch = getattr(actors, "base", "simpleSystemBase") != "simpleSystemBase"
         if getattr(actors, "base", "") == "multiprocTCPBase":
             # members joining / leaving the convention (this system must be its leader)
             self.notifyOnSystemRegistrationChanges(True)
@@ -156,9 +171,6 @@ class OrderDirectoryActor(Actor):
             message = dataclasses.replace(event.message, id=order_id)
             msg = RouteToOrder(order_id, dataclasses.replace(event, message=message), msg.now)
             self._deliver(msg, new=True)
-            return
-        if msg.order_id in self._passivating:
-            self._passivating[msg.order_id].append(msg)
             return
         if msg.order_id in self._homeless:
             self._homeless[msg.order_id].append(msg)
@@ -196,14 +208,20 @@ class OrderDirectoryActor(Actor):
             pin = host.name if host.admin_address is not None else None
             live = LiveOrder(self.createActor(OrderActor, requirements_for(pin)), host.name)
             host.live += 1
-            assert self._config is not None
-            self.send(live.address, ActivateOrder(msg.order_id, self._config))
             self._live[msg.order_id] = live
+            first: RouteToOrder | None = msg  # the event rides with the activation
+        else:
+            first = None
         self._live.move_to_end(msg.order_id)
         live.in_flight += 1
         live.last_used = time.monotonic()
         live.unconfirmed.append(msg)
-        self.send(live.address, msg)
+        if first is not None:
+            assert self._config is not None
+            self.send(live.address, ActivateOrder(msg.order_id, self._config, first,
+                                                  dispatch_via_directory=True))
+        else:
+            self.send(live.address, msg)
         self._enforce_cap()
 
     def _transient(self, effect: Any) -> None:
@@ -214,6 +232,9 @@ class OrderDirectoryActor(Actor):
     # ------------------------------------------------------------ lifecycle
     def _on_handled(self, msg: OrderHandled, sender: Any) -> None:
         self._handled += 1
+        if msg.dispatch is not None:
+            # whichever actor of the order reported it: the effects are committed
+            self._dispatch(msg.dispatch)
         live = self._live.get(msg.order_id)
         if live is not None and live.address != sender:
             # from an actor of this order that died and was replaced since: what it had
@@ -237,20 +258,20 @@ class OrderDirectoryActor(Actor):
         return float(getattr(actors, "order_actor_idle_seconds", 300))
 
     def _enforce_cap(self) -> None:
-        excess = len(self._live) - len(self._passivating) - self._cap()
+        excess = len(self._live) - self._cap()
         if excess <= 0:
             return
         for order_id, live in list(self._live.items()):
             if excess <= 0:
                 break
-            if order_id not in self._passivating and live.in_flight == 0:
+            if live.in_flight == 0:
                 self._passivate(order_id)
                 excess -= 1
 
     def _sweep_idle(self) -> None:
         limit = time.monotonic() - self._idle_seconds()
         for order_id, live in list(self._live.items()):
-            if order_id not in self._passivating and live.in_flight == 0 and live.last_used < limit:
+            if live.in_flight == 0 and live.last_used < limit:
                 self._passivate(order_id)
         self._arm_sweep()
 
@@ -260,20 +281,16 @@ class OrderDirectoryActor(Actor):
             self.wakeupAfter(timedelta(seconds=IDLE_SWEEP_SECONDS))
 
     def _passivate(self, order_id: str) -> None:
-        live = self._live.get(order_id)
-        if live is None or order_id in self._passivating:
-            return
-        self._passivating[order_id] = []
-        self.send(live.address, Passivate(order_id))
-
-    def _on_passivated(self, order_id: str) -> None:
+        """Retire an order actor with nothing in flight (callers check `in_flight == 0`):
+        every event it was sent is confirmed by its OrderHandled, which it sends after its
+        commit and its sends, and only the directory sends it events, so it can exit at once
+        and the order's next event activates a fresh actor from the database. (No
+        Passivate/Passivated round trip: two transport hops saved per retired order.)"""
         live = self._live.pop(order_id, None)
-        buffered = self._passivating.pop(order_id, [])
-        if live is not None:
-            self._release_host(live)
-            self.send(live.address, ActorExitRequest())
-        for msg in buffered:
-            self._deliver(msg, new=False)
+        if live is None:
+            return
+        self._release_host(live)
+        self.send(live.address, ActorExitRequest())
 
     def _on_child_exited(self, address: Any) -> None:
         for order_id, live in list(self._live.items()):
@@ -287,11 +304,11 @@ class OrderDirectoryActor(Actor):
     def _reactivate(self, order_id: str) -> None:
         """Replace a dead order actor: a fresh one (placed anew) gets what the dead one had not
         confirmed, marked re-delivered (it may have been committed: the new actor skips
-        those it finds in the journal), then what waited behind a passivation, in order."""
+        those it finds in the journal), in order."""
         live = self._live.pop(order_id)
         self._release_host(live)
         resent = [dataclasses.replace(msg, redelivered=True) for msg in live.unconfirmed]
-        for msg in [*resent, *self._passivating.pop(order_id, [])]:
+        for msg in resent:
             self._deliver(msg, new=False)
 
     def _suspend_host(self, name: str) -> None:
@@ -348,12 +365,31 @@ class OrderDirectoryActor(Actor):
             for msg in messages:
                 self._deliver(msg, new=False)
 
+    def _dispatch(self, dispatch: DispatchEffects) -> None:
+        """Hand an order actor's committed effects to the outbox: at once on the
+        single-threaded base, else gathered for DISPATCH_FLUSH_DELAY into one message."""
+        if not self._hold_dispatch:
+            outbox = self._config.peers.outbox if self._config else None
+            if outbox is not None:
+                self.send(outbox, dispatch)
+            return
+        if not self._held_dispatch:
+            self.wakeupAfter(DISPATCH_FLUSH_DELAY, payload=_FLUSH_DISPATCH)
+        self._held_dispatch.append(dispatch)
+
+    def _flush_dispatch(self) -> None:
+        held, self._held_dispatch = self._held_dispatch, []
+        outbox = self._config.peers.outbox if self._config else None
+        if not held or outbox is None:
+            return
+        self.send(outbox, held[0] if len(held) == 1 else DispatchBatch(tuple(held)))
+
     def _maybe_quiet(self) -> None:
         if not self._quiesce_waiters:
             return
-        if (any(live.in_flight for live in self._live.values())
-                or any(self._passivating.values()) or self._homeless):
+        if any(live.in_flight for live in self._live.values()) or self._homeless:
             return
+        self._flush_dispatch()  # quiet means every handled event's effects reached the outbox
         waiters, self._quiesce_waiters = self._quiesce_waiters, []
         for waiter in waiters:
             self.send(waiter, Quiet(self._handled))

@@ -36,7 +36,7 @@ from adapters.nostr.protocol.payloads import (
 )
 from storage import repository
 
-from .messages import RouteToOrder
+from .messages import RouteBatch, RouteToOrder
 from .order_logic.model import ClientRequest, SendMessage
 from .order_logic.replies import cant_do
 from .order_logic.small_order import listing_view
@@ -121,17 +121,17 @@ class Intake:
     def _check_trade_index(self, request: ClientRequest) -> IntakeResult | None:
         index = request.message.trade_index
         full_privacy = request.identity == request.sender
-        user = repository.find_user(request.identity)
+        last_index = repository.last_trade_index(request.identity)  # None: no user row
         if index is None:
             return None if full_privacy else _drop("missing-trade-index")
-        if user is not None and index >= 1:
-            if index <= (user.last_trade_index or 0) and not self._is_bond_retry(request):
+        if last_index is not None and index >= 1:
+            if index <= last_index and not self._is_bond_retry(request):
                 return IntakeResult(
                     replies=(cant_do(request, CantDoReason.INVALID_TRADE_INDEX),),
                     dropped="trade-index-not-increasing",
                 )
             return None
-        if user is None and index == 0 and not full_privacy:
+        if last_index is None and index == 0 and not full_privacy:
             return _drop("trade-index-zero")
         return None
 
@@ -249,7 +249,22 @@ class IntakeHandler:
                     except Exception:  # noqa: BLE001 - one bad event must not drop the others
                         log.exception("intake failed on event %s", inbound.event.get("id"))
             out.extend(produced)
-        return out
+        return self._one_route_message(out)
+
+    def _one_route_message(self, out: list[Any]) -> list[Any]:
+        """The batch's routed requests as one `RouteBatch` to the directory (in their order),
+        where the first of them was: on a multiprocess base every message is a transport hop."""
+        from adapters.nostr.adapter_messages import Addressed
+
+        routed = [o for o in out if isinstance(o, Addressed) and o.to is self.directory
+                  and isinstance(o.message, RouteToOrder)]
+        if len(routed) < 2:
+            return out
+        first = out.index(routed[0])
+        rest = [o for o in out if not (isinstance(o, Addressed) and o.to is self.directory
+                                       and isinstance(o.message, RouteToOrder))]
+        batch = Addressed(self.directory, RouteBatch(tuple(o.message for o in routed)))
+        return [*rest[:first], batch, *rest[first:]]
 
     def _outputs(self, inbound: Any, now: int) -> list[Any]:
         from adapters.nostr.adapter_messages import Addressed, PublishEvent

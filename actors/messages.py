@@ -47,6 +47,14 @@ class RouteToOrder:
 
 
 @dataclass(frozen=True)
+class RouteBatch:
+    """The routed requests of one intake wake-up, in arrival order: one message to the
+    directory instead of one per request (the directory routes each as a RouteToOrder)."""
+
+    routes: tuple[RouteToOrder, ...]
+
+
+@dataclass(frozen=True)
 class InvoiceUpdate:
     """An LND invoice state change, routed by payment hash to the order that owns it."""
 
@@ -57,10 +65,15 @@ class InvoiceUpdate:
 
 @dataclass(frozen=True)
 class ActivateOrder:
-    """Directory → new order actor: which order it is (None: a new order about to be created)."""
+    """Directory → new order actor: which order it is (None: a new order about to be created),
+    and the first event for it (handled as if sent right after: one message instead of two)."""
 
     order_id: str
     config: RuntimeConfig
+    first: Any = None  # RouteToOrder | None (declared below)
+    # the directory forwards the actor's DispatchEffects (carried in its OrderHandled) to the
+    # outbox, several orders' in one DispatchBatch, instead of the actor sending each itself
+    dispatch_via_directory: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ class OrderHandled:
     order_id: str
     status: str | None
     terminal: bool
+    dispatch: Any = None  # DispatchEffects | None, when activated with dispatch_via_directory
 
 
 @dataclass(frozen=True)
@@ -99,9 +113,22 @@ class SetManualTime:
 
 @dataclass(frozen=True)
 class DispatchEffects:
-    """Order actor → outbox: effect rows committed with a decision, ready to run."""
+    """Order actor → outbox: effect rows committed with a decision, ready to run.
+
+    `effects`, when given, are those rows' effects (same order as `effect_ids`) and
+    `order_id` their order: the outbox then runs them without reading back the rows the
+    decision has just written (fresh rows cannot be done yet)."""
 
     effect_ids: tuple[int, ...]
+    effects: tuple[Any, ...] = ()
+    order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DispatchBatch:
+    """Directory → outbox: the DispatchEffects of several decisions, in the order they came."""
+
+    dispatches: tuple[DispatchEffects, ...]
 
 
 @dataclass(frozen=True)

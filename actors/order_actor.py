@@ -19,6 +19,7 @@ from typing import Any
 import peewee
 from thespian.actors import Actor, WakeupMessage
 
+from adapters.nostr.protocol.enums import Action
 from storage import models, open_database
 
 from . import order_store, records_json
@@ -36,6 +37,7 @@ from .order_logic.deadlines import deadlines_of
 from .order_logic.decide import decide
 from .order_logic.model import (
     ClientRequest,
+    DeadlineReached,
     DecisionContext,
     OrderEvent,
     OrderState,
@@ -64,6 +66,16 @@ def price_snapshot(settings: Any, now: int) -> PriceSnapshot | None:
     return PriceSnapshot(prices=dict(fixed), taken_at=now)
 
 
+def first_of_new_order(order_id: str, msg: RouteToOrder) -> bool:
+    """Whether `msg` is the very first event of a brand-new order: a new-order request under the
+    id the directory has just made up for it (a fresh uuid, which nothing stored can carry),
+    delivered for the first time. A re-delivery (its actor died, maybe after committing) is
+    not: that actor must read what was stored."""
+    event = msg.event
+    return (not msg.redelivered and isinstance(event, ClientRequest)
+            and event.message.action == Action.NEW_ORDER and event.message.id == order_id)
+
+
 def already_journaled(order_id: str, event: OrderEvent) -> bool:
     """Whether this very event was committed for the order (a re-delivery after its actor died)."""
     text = records_json.dumps(event)
@@ -84,10 +96,14 @@ def undone_effects(order_id: str) -> list[int]:
 class OrderProcessor:
     """The actor's work without the actor: usable from tests and replay tools directly."""
 
-    def __init__(self, order_id: str, config: RuntimeConfig) -> None:
+    def __init__(self, order_id: str, config: RuntimeConfig, new: bool = False) -> None:
+        """`new`: the order cannot have anything stored yet (`first_of_new_order`), so its
+        state is known to be empty without reading the database."""
         self.order_id = order_id
         self.config = config
-        self.state: OrderState | None = order_store.load_state(order_id)
+        self.state: OrderState | None = None if new else order_store.load_state(order_id)
+        # the effects behind the outbox ids the last `handle` returned, in the same order
+        self.last_effects: tuple[Any, ...] = ()
 
     def handle(self, event: OrderEvent, now: int | None) -> tuple[list[int], list[OrderState]]:
         """Decide and commit one event; return outbox ids and every state whose deadlines changed."""
@@ -103,9 +119,11 @@ class OrderProcessor:
             reputations=reputations_for(self.state, identities, stamp),
         )
         decision = decide(self.state, event, ctx)
+        self.last_effects = ()
         if decision.state == self.state and not decision.effects and not decision.created_orders:
             return [], []
         ids = order_store.commit_decision(self.order_id, self.state, event, ctx, decision)
+        self.last_effects = tuple(order_store.queued_effects(decision))
         self.state = decision.state
         changed = [s for s in (decision.state, *decision.created_orders) if s is not None]
         return ids, changed
@@ -120,6 +138,13 @@ class OrderActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self._processor: OrderProcessor | None = None
+        # the order's state is read on its first event, not on activation: a brand-new
+        # order's first event tells that there is nothing to read
+        self._activation: ActivateOrder | None = None
+        # deadlines last sent to the clock, per order (this one and the orders it created):
+        # an unchanged schedule is not sent again
+        self._sent_deadlines: dict[str, tuple[Any, ...]] = {}
+        self._dispatch_via_directory = False
         # events waiting for the database (locked, full, I/O error), oldest first
         self._waiting: list[tuple[RouteToOrder, object]] = []
         self._retry_delay = STORAGE_RETRY_MIN_SECONDS
@@ -127,6 +152,8 @@ class OrderActor(Actor):
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, ActivateOrder):
             self._activate(msg)
+            if isinstance(msg.first, RouteToOrder):
+                self._route(msg.first, sender)
         elif isinstance(msg, RouteToOrder):
             if self._waiting:  # keep mailbox order behind an event that waits for storage
                 self._waiting.append((msg, sender))
@@ -149,13 +176,20 @@ class OrderActor(Actor):
     def _activate(self, msg: ActivateOrder) -> None:
         if models.database_proxy.obj is None:
             open_database(msg.config.database_url)
-        self._processor = OrderProcessor(msg.order_id, msg.config)
+        self._activation = msg
+        self._processor = None
+        self._dispatch_via_directory = msg.dispatch_via_directory
 
     def _route(self, msg: RouteToOrder, sender: object) -> None:
         processor = self._processor
         if processor is None:
-            log.error("order actor got %s before activation", type(msg.event).__name__)
-            return
+            activation = self._activation
+            if activation is None:
+                log.error("order actor got %s before activation", type(msg.event).__name__)
+                return
+            processor = self._processor = OrderProcessor(
+                activation.order_id, activation.config,
+                new=first_of_new_order(activation.order_id, msg))
         peers = processor.config.peers
         try:
             if msg.redelivered and already_journaled(processor.order_id, msg.event):
@@ -165,6 +199,7 @@ class OrderActor(Actor):
                 log.warning("order %s: re-delivered %s was already handled; skipped",
                             processor.order_id, type(msg.event).__name__)
                 ids = undone_effects(processor.order_id)
+                processor.last_effects = ()  # read back by the outbox
                 changed = [processor.state] if processor.state is not None else []
             else:
                 ids, changed = processor.handle(msg.event, msg.now)
@@ -182,14 +217,27 @@ class OrderActor(Actor):
             log.exception("order %s: decision for %s failed; event skipped",
                           processor.order_id, type(msg.event).__name__)
             ids, changed = [], []
+        dispatch = None
         if ids and peers.outbox is not None:
-            self.send(peers.outbox, DispatchEffects(tuple(ids)))
+            effects = processor.last_effects
+            dispatch = DispatchEffects(
+                tuple(ids), effects if len(effects) == len(ids) else (), processor.order_id)
+            if not self._dispatch_via_directory:
+                self.send(peers.outbox, dispatch)
+                dispatch = None
         if peers.clock is not None:
+            # The clock drops a deadline once it fires, and a re-delivery may follow a lost
+            # schedule: after either, the schedule goes out whatever was sent before.
+            if msg.redelivered or isinstance(msg.event, DeadlineReached):
+                self._sent_deadlines.clear()
             for state in changed:
-                deadlines = deadlines_of(state, processor.config.settings)
+                deadlines = tuple(deadlines_of(state, processor.config.settings))
+                if self._sent_deadlines.get(state.order.id) == deadlines:
+                    continue
+                self._sent_deadlines[state.order.id] = deadlines
                 self.send(peers.clock, ScheduleDeadlines(state.order.id, deadlines))
         state = processor.state
         status = str(state.order.status) if state else None
         # No order (a refused new-order): nothing to keep alive for.
         finished = status is None or status in TERMINAL_STATUSES
-        self.send(sender, OrderHandled(processor.order_id, status, finished))
+        self.send(sender, OrderHandled(processor.order_id, status, finished, dispatch))

@@ -9,11 +9,11 @@ converted to the logic's records here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import json
 from enum import Enum
 from typing import Any
 
-from storage import models, repository
-from storage.database import is_sqlite
+from storage import fixed_sql, models, repository
 
 from . import journal_changes, records_json
 from .order_logic.model import (
@@ -81,23 +81,66 @@ def _dispute_record(row: models.Dispute) -> DisputeRecord:
     return _record_from_row(DisputeRecord, row, {})
 
 
+class _RowReader:
+    """Reads one record class from its table with fixed SQL text: the columns the record has,
+    each converted as the model's field converts it (then to the record's enums)."""
+
+    def __init__(self, cls: type, model: Any, enums: dict[str, type[Enum]], where: str,
+                 order_by: str = "") -> None:
+        fields = model._meta.fields
+        names = [f.name for f in dataclasses.fields(cls) if f.name in fields]
+        self._cls = cls
+        self._names = names
+        self._converters = [
+            (lambda value, field=fields[n], enum=enums[n]:
+             None if value is None else enum(field.python_value(value)))
+            if n in enums else fields[n].python_value
+            for n in names
+        ]
+        columns = ", ".join(f'"{fields[n].column_name}"' for n in names)
+        self.sql = (f'SELECT {columns} FROM "{model._meta.table_name}" WHERE {where}'
+                    + (f" ORDER BY {order_by}" if order_by else ""))
+
+    def records(self, params: tuple[Any, ...]) -> list[Any]:
+        names, converters, cls = self._names, self._converters, self._cls
+        return [cls(**{n: convert(v) for n, convert, v in zip(names, converters, row, strict=True)})
+                for row in fixed_sql.fetch_all(self.sql, params)]
+
+
+_READERS: dict[str, _RowReader] = {}
+
+
+def _reader(name: str) -> _RowReader:
+    """The readers are built on first use (the record enums import the protocol package)."""
+    reader = _READERS.get(name)
+    if reader is None:
+        from adapters.nostr.protocol.enums import Kind, Status
+
+        _READERS.update(
+            order=_RowReader(OrderRecord, models.Order, {"kind": Kind, "status": Status},
+                             '"id" = ?'),
+            # creation order, as repository.BOND_ORDER (see load_state)
+            bonds=_RowReader(BondRecord, models.Bond, {"role": BondRole, "state": BondState},
+                             '"order_id" = ?', '"created_at", "created_seq", "id"'),
+            dispute=_RowReader(DisputeRecord, models.Dispute, {}, '"order_id" = ?'),
+        )
+        reader = _READERS[name]
+    return reader
+
+
 def load_state(order_id: str) -> OrderState | None:
     """The order with its bonds (oldest first) and dispute, or None if there is no such order."""
-    row = models.Order.get_or_none(models.Order.id == order_id)
-    if row is None:
+    orders = _reader("order").records((order_id,))
+    if not orders:
         return None
     # Creation order, as the order actor holds them in memory: bonds made in the same second
     # tie on created_at, and a uuid is no tiebreak (created_seq is numbered on insert).
-    bonds = (
-        models.Bond.select()
-        .where(models.Bond.order_id == order_id)
-        .order_by(*repository.BOND_ORDER)
-    )
-    dispute = models.Dispute.get_or_none(models.Dispute.order_id == order_id)
+    bonds = _reader("bonds").records((order_id,))
+    disputes = _reader("dispute").records((order_id,))
     return OrderState(
-        order=order_record(row),
-        bonds=tuple(_bond_record(b) for b in bonds),
-        dispute=_dispute_record(dispute) if dispute is not None else None,
+        order=orders[0],
+        bonds=tuple(bonds),
+        dispute=disputes[0] if disputes else None,
     )
 
 
@@ -122,39 +165,46 @@ def load_states(order_ids: list[str], chunk: int = 500) -> dict[str, OrderState]
     return states
 
 
-# (model, field names, placeholder, quotes) -> the UPDATE's SQL text: building it with peewee's
+# (model, field names) -> the UPDATE's and the INSERT's SQL text: building them with peewee's
 # query builder for every row cost ~1 ms (most of a decision's commit in a take storm); the
-# text never changes for one backend.
-_UPDATE_SQL: dict[tuple[type, tuple[str, ...], str, str], str] = {}
+# text never changes (`fixed_sql` turns its placeholders into the backend's).
+_UPDATE_SQL: dict[tuple[type, tuple[str, ...]], str] = {}
+_INSERT_SQL: dict[tuple[type, tuple[str, ...]], str] = {}
+
+
+def _column(model: Any, name: str) -> str:
+    return f'"{model._meta.fields[name].column_name}"'
 
 
 def _update_sql(model: Any, names: tuple[str, ...]) -> str:
-    db = models.database_proxy.obj
-    key = (model, names, db.param, db.quote)
+    key = (model, names)
     sql = _UPDATE_SQL.get(key)
     if sql is None:
-        quote = db.quote[0], db.quote[1]
-        fields = model._meta.fields
+        assignments = ", ".join(f"{_column(model, n)} = ?" for n in names if n != "id")
+        sql = _UPDATE_SQL[key] = (f'UPDATE "{model._meta.table_name}" SET {assignments} '
+                                  f"WHERE {_column(model, 'id')} = ?")
+    return sql
 
-        def column(name: str) -> str:
-            return f"{quote[0]}{fields[name].column_name}{quote[1]}"
 
-        assignments = ", ".join(f"{column(n)} = {db.param}" for n in names if n != "id")
-        sql = (f"UPDATE {quote[0]}{model._meta.table_name}{quote[1]} SET {assignments} "
-               f"WHERE {column('id')} = {db.param}")
-        _UPDATE_SQL[key] = sql
+def _insert_sql(model: Any, names: tuple[str, ...]) -> str:
+    key = (model, names)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        columns = ", ".join(_column(model, n) for n in names)
+        sql = _INSERT_SQL[key] = (f'INSERT INTO "{model._meta.table_name}" ({columns})'
+                                  f" VALUES ({fixed_sql.placeholders(len(names))})")
     return sql
 
 
 def _upsert(model: Any, record: Any) -> None:
-    values = {k: v for k, v in _row_values(record).items() if k in model._meta.fields}
     fields = model._meta.fields
+    values = {k: v for k, v in _row_values(record).items() if k in fields}
     names = tuple(values)
     params = [fields[n].db_value(values[n]) for n in names if n != "id"]
     params.append(fields["id"].db_value(values["id"]))
-    cursor = models.database_proxy.execute_sql(_update_sql(model, names), params)
-    if not cursor.rowcount:
-        model.insert(**values).execute()
+    if not fixed_sql.execute(_update_sql(model, names), params).rowcount:
+        fixed_sql.execute(_insert_sql(model, names),
+                          [fields[n].db_value(values[n]) for n in names])
 
 
 def _save_state(before: OrderState | None, after: OrderState,
@@ -184,14 +234,12 @@ def _apply_user_effect(effect: RecordTradeIndex | RecordRating, now: int) -> Non
     # create-if-missing never fails on a concurrent creation, and the row is locked
     # for the read-modify-write, so neither decision's change is lost.
     if isinstance(effect, RecordTradeIndex):
+        # two fixed statements (the conditional UPDATE is its own read-modify-write under
+        # the row's lock) instead of insert, locked read and a whole-row save
         repository.ensure_user(effect.identity, now)
-    user = repository.lock_user(effect.identity)
-    if isinstance(effect, RecordTradeIndex):
-        assert user is not None
-        if effect.trade_index > (user.last_trade_index or 0):
-            user.last_trade_index = effect.trade_index
-            user.save()
+        repository.raise_last_trade_index(effect.identity, effect.trade_index)
         return
+    user = repository.lock_user(effect.identity)
     if user is None:
         return  # full-privacy or unknown identity: ratings are skipped (ORDER_FLOW.md §4.13)
     totals = fold_rating(
@@ -202,6 +250,12 @@ def _apply_user_effect(effect: RecordTradeIndex | RecordRating, now: int) -> Non
     for name, value in dataclasses.asdict(totals).items():
         setattr(user, name, value)
     user.save()
+
+
+def queued_effects(decision: Decision) -> list[Effect]:
+    """The decision's effects that go to the outbox, in the order their rows are written
+    (user effects are applied inside the transaction instead)."""
+    return [e for e in decision.effects if not isinstance(e, _USER_EFFECTS)]
 
 
 def journal_context(ctx: DecisionContext) -> dict[str, Any]:
@@ -234,53 +288,46 @@ def commit_decision(
             _save_state(before, decision.state, state_part.get(journal_changes.CHANGES))
         for child in decision.created_orders:
             _save_state(None, child)
-        queued: list[Effect] = [e for e in decision.effects if not isinstance(e, _USER_EFFECTS)]
         # Users in one order (stable, by identity): two decisions locking the same
         # users can then never wait on each other in a cycle.
         user_effects = [e for e in decision.effects if isinstance(e, _USER_EFFECTS)]
         for effect in sorted(user_effects, key=lambda e: e.identity):
             _apply_user_effect(effect, ctx.now)
+        # each effect serialised once, for the journal and for its outbox row
+        effect_texts = [records_json.dumps(e) for e in decision.effects]
         _append_journal(
             order_id,
             records_json.dumps(event),
-            records_json.dumps(
-                {"context": journal_context(ctx), "effects": decision.effects,
-                 "created_orders": decision.created_orders, **state_part}
-            ),
+            _decision_text(ctx, decision, state_part, effect_texts),
             ctx.now,
         )
-        for effect in queued:
-            name = type(effect).__name__
-            outbox_ids.append(_enqueue(order_id, name, records_json.dumps(effect), ctx.now))
+        for effect, text in zip(decision.effects, effect_texts, strict=True):
+            if not isinstance(effect, _USER_EFFECTS):
+                outbox_ids.append(_enqueue(order_id, type(effect).__name__, text, ctx.now))
     return outbox_ids
 
 
-# On SQLite the journal and outbox rows are written with fixed SQL text (peewee's query
-# builder cost more than SQLite itself: ~0.5 ms a row, 400 rows for a storm's winner);
-# elsewhere through the repository, which needs RETURNING for the new ids.
-_JOURNAL_LAST = 'SELECT MAX("seq") FROM "journal" WHERE "order_id" = ?'
-_JOURNAL_INSERT = ('INSERT INTO "journal" ("order_id", "seq", "message", "decision", "created_at")'
-                   " VALUES (?, ?, ?, ?, ?)")
-_OUTBOX_INSERT = ('INSERT INTO "outbox" ("order_id", "effect", "target", "payload", "created_at",'
-                  ' "attempts") VALUES (?, ?, ?, ?, ?, 0)')
+def _decision_text(ctx: DecisionContext, decision: Decision, state_part: dict[str, Any],
+                   effect_texts: list[str]) -> str:
+    """`records_json.dumps` of the journal's decision object ({"context", "effects",
+    "created_orders", **state_part}), put together from its parts' texts so the effects,
+    already serialised for the outbox, are not serialised twice (compact JSON of an object
+    is its members' compact texts joined)."""
+    parts = {"context": records_json.dumps(journal_context(ctx)),
+             "effects": "[" + ",".join(effect_texts) + "]",
+             "created_orders": records_json.dumps(decision.created_orders)}
+    for key, value in state_part.items():
+        parts[key] = records_json.dumps(value)
+    return "{" + ",".join(f"{json.dumps(key, ensure_ascii=False)}:{text}"
+                          for key, text in parts.items()) + "}"
 
 
-def _on_sqlite() -> bool:
-    return is_sqlite(models.database_proxy.obj)
-
-
+# The journal and outbox rows are written with fixed SQL text (repository, storage.fixed_sql):
+# peewee's query builder cost more than SQLite itself (~0.5 ms a row, 400 rows for a storm's
+# winner).
 def _append_journal(order_id: str, message: str, decision: str, now: int) -> None:
-    if not _on_sqlite():
-        repository.append_journal(order_id, message, decision, now)
-        return
-    db = models.database_proxy
-    last = db.execute_sql(_JOURNAL_LAST, (order_id,)).fetchone()[0]
-    db.execute_sql(_JOURNAL_INSERT, (order_id, (last or 0) + 1, message, decision, now))
+    repository.append_journal(order_id, message, decision, now)
 
 
 def _enqueue(order_id: str, name: str, payload: str, now: int) -> int:
-    if not _on_sqlite():
-        return repository.enqueue_effect(order_id, name, EFFECT_TARGETS[name], payload, now)
-    cursor = models.database_proxy.execute_sql(
-        _OUTBOX_INSERT, (order_id, name, EFFECT_TARGETS[name], payload, now))
-    return int(cursor.lastrowid)
+    return repository.enqueue_effect(order_id, name, EFFECT_TARGETS[name], payload, now)

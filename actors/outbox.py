@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import peewee
-from thespian.actors import Actor, WakeupMessage
+from thespian.actors import Actor, ActorExitRequest, WakeupMessage
 
 from adapters.lnd import messages as ln
 from adapters.nostr import outgoing
@@ -35,6 +35,7 @@ from storage import models, open_database, repository
 from . import records_json, reputation
 from .messages import (
     Announce,
+    DispatchBatch,
     DispatchEffects,
     DispatchTransient,
     InvoiceUpdate,
@@ -52,6 +53,11 @@ RETRY_MAX_SECONDS = 60.0
 PAYMENT_TIMEOUT_SECONDS = 60
 _ANNOUNCE = "announce"
 _STORAGE_RETRY = "storage-retry"
+_FLUSH_PUBLISH = "flush-publish"
+# On a multiprocess base every message to the Nostr adapter is a transport hop costing more
+# CPU than publishing itself: publications are held this long after the first and sent as
+# one PublishBatch (the adapter gathers its relay OKs the same way).
+PUBLISH_FLUSH_DELAY = timedelta(milliseconds=10)
 STORAGE_RETRY_MIN_SECONDS = 0.5
 STORAGE_RETRY_MAX_SECONDS = 30.0
 
@@ -95,6 +101,9 @@ class OutboxActor(Actor):
         self._lightning_info: Any = None
         self._storage_waiting: list[tuple[object, object]] = []
         self._storage_delay = STORAGE_RETRY_MIN_SECONDS
+        # publications signed and marked in flight, not yet handed to the Nostr adapter
+        self._held_publish: list[PublishEvent] = []
+        self._hold_publish = False
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, WakeupMessage) and msg.payload == _STORAGE_RETRY:
@@ -129,7 +138,10 @@ class OutboxActor(Actor):
             self._configure(msg)
             self.send(sender, msg)
         elif isinstance(msg, DispatchEffects):
-            self._run_ids(msg.effect_ids)
+            self._on_dispatch(msg)
+        elif isinstance(msg, DispatchBatch):
+            for dispatch in msg.dispatches:
+                self._on_dispatch(dispatch)
         elif isinstance(msg, ResendUndone):
             self.resend_undone()
             self.send(sender, msg)
@@ -163,6 +175,10 @@ class OutboxActor(Actor):
             self._announce()
         elif isinstance(msg, WakeupMessage) and msg.payload == _ANNOUNCE:
             self._announce()
+        elif isinstance(msg, WakeupMessage) and msg.payload == _FLUSH_PUBLISH:
+            self._flush_publish()
+        elif isinstance(msg, ActorExitRequest):
+            self._flush_publish()  # what is held is committed and due: hand it over
         elif isinstance(msg, WakeupMessage):
             self._wakeup_armed = False
             self._retry_due()
@@ -174,6 +190,37 @@ class OutboxActor(Actor):
             open_database(config.database_url)
         self._publisher = outgoing.Publisher(
             config.settings, (config.network,), maker_rating=reputation.maker_rating)
+        base = getattr(getattr(config.settings, "actors", None), "base", "simpleSystemBase")
+        self._hold_publish = base != "simpleSystemBase"
+
+    def _publish(self, items: list[PublishEvent]) -> None:
+        """Hand publications to the Nostr adapter: at once on the single-threaded base,
+        else gathered for PUBLISH_FLUSH_DELAY into one message."""
+        if not self._hold_publish:
+            self._send_publish(items)
+            return
+        if not self._held_publish:
+            self.wakeupAfter(PUBLISH_FLUSH_DELAY, payload=_FLUSH_PUBLISH)
+        self._held_publish.extend(items)
+
+    def _flush_publish(self) -> None:
+        items, self._held_publish = self._held_publish, []
+        if items:
+            self._send_publish(items)
+
+    def _send_publish(self, items: list[PublishEvent]) -> None:
+        assert self._config is not None
+        message = items[0] if len(items) == 1 else PublishBatch(tuple(items))
+        self.send(self._config.peers.nostr, message)
+
+    def _on_dispatch(self, msg: DispatchEffects) -> None:
+        if msg.effects and len(msg.effects) == len(msg.effect_ids):
+            # just committed: not done, so no need to read the rows back
+            self._run_effects([(effect_id, msg.order_id, effect) for effect_id, effect
+                               in zip(msg.effect_ids, msg.effects, strict=True)
+                               if effect_id not in self._in_flight])
+        else:
+            self._run_ids(msg.effect_ids)
 
     def resend_undone(self) -> None:
         self._run_rows(repository.undone_outbox())
@@ -182,10 +229,15 @@ class OutboxActor(Actor):
         rows = repository.outbox_rows(effect_ids)
         self._run_rows([rows[i] for i in effect_ids if i in rows])
 
-    def _run_rows(self, rows: list[models.OutboxEffect]) -> None:
-        """Run the undone rows: Lightning's first, in one message, then the others in order."""
-        effects = [(row.id, row.order_id, records_json.loads(row.payload))
-                   for row in rows if row.done_at is None and row.id not in self._in_flight]
+    def _run_rows(self, rows: list[Any]) -> None:
+        """Run the undone rows (`OutboxEffect` or `repository.OutboxRow`)."""
+        self._run_effects([(row.id, row.order_id, records_json.loads(row.payload))
+                           for row in rows
+                           if row.done_at is None and row.id not in self._in_flight])
+
+    def _run_effects(self, effects: list[tuple[int, str | None, Any]]) -> None:
+        """Run (outbox id, order id, effect): Lightning's first, in one message, then the
+        others in order."""
         lightning = [e for e in effects if not isinstance(e[2], _NOSTR_EFFECTS)]
         if len(lightning) > 1:
             self._execute_lightning_batch(lightning)
@@ -220,7 +272,7 @@ class OutboxActor(Actor):
         if nothing_to_publish:
             self._mark_done_many(nothing_to_publish)
         if items:
-            self.send(self._config.peers.nostr, PublishBatch(tuple(items)))
+            self._publish(items)
             self._in_flight.update(item.effect_id for item in items)
 
     def _event_for(self, effect_id: int | None, effect: Any, now: int) -> dict[str, Any] | None:
@@ -264,7 +316,7 @@ class OutboxActor(Actor):
                 if event is None:
                     self._mark_done(effect_id)
                     return
-                self.send(peers.nostr, PublishEvent(event, effect_id))
+                self._publish([PublishEvent(event, effect_id)])
             else:
                 self.send(peers.lightning, lightning_message(effect, effect_id))
             if effect_id is not None:

@@ -12,7 +12,9 @@ each other's change.
 Functions here do not decide anything and do not open transactions, except
 where one statement must be atomic by itself; the order actor wraps a
 decision's writes in `storage.write_transaction()`. `now` arguments default
-to the wall clock for callers outside the pure core.
+to the wall clock for callers outside the pure core. The statements every
+request runs are fixed SQL text (`storage.fixed_sql`: peewee's query builder
+cost more than the database); the rest use the models.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 
 import peewee
 
+from storage import fixed_sql
 from storage.database import database_proxy, is_sqlite
 from storage.models import Bond, Dispute, JournalEntry, Order, OutboxEffect, SeenEvent, User
 
@@ -228,12 +231,18 @@ def identity_has_pending_take(identity: str, order_kind: str) -> bool:
     the seller in `waiting-payment`.
     """
     if order_kind == "sell":
-        condition = (Order.master_buyer_pubkey == identity) & (Order.status == "waiting-buyer-invoice")
+        text, status = _PENDING_TAKE_AS_BUYER, "waiting-buyer-invoice"
     elif order_kind == "buy":
-        condition = (Order.master_seller_pubkey == identity) & (Order.status == "waiting-payment")
+        text, status = _PENDING_TAKE_AS_SELLER, "waiting-payment"
     else:
         raise ValueError(f"order kind must be 'buy' or 'sell', got {order_kind!r}")
-    return Order.select(Order.id).where(condition).exists()
+    return fixed_sql.fetch_one(text, (identity, status)) is not None
+
+
+_PENDING_TAKE_AS_BUYER = ('SELECT 1 FROM "orders" WHERE "master_buyer_pubkey" = ?'
+                          ' AND "status" = ? LIMIT 1')
+_PENDING_TAKE_AS_SELLER = ('SELECT 1 FROM "orders" WHERE "master_seller_pubkey" = ?'
+                           ' AND "status" = ? LIMIT 1')
 
 
 def orders_of_identity(order_ids: Sequence[str], identity: str) -> list[Order]:
@@ -323,9 +332,33 @@ def upsert_user(row: Mapping[str, Any]) -> None:
     _upsert(User, row)
 
 
+_USER_LAST_TRADE_INDEX = 'SELECT "last_trade_index" FROM "users" WHERE "pubkey" = ?'
+
+
+def last_trade_index(pubkey: str) -> int | None:
+    """The user's last trade index (0 when never set), or None when there is no user row:
+    the one column the intake's trade-index rule reads for every new order and take."""
+    row = fixed_sql.fetch_one(_USER_LAST_TRADE_INDEX, (pubkey,))
+    return None if row is None else int(row[0] or 0)
+
+
+# Every other column takes its DDL default (the same values as the model's defaults).
+_ENSURE_USER = 'INSERT INTO "users" ("pubkey", "created_at") VALUES (?, ?) ON CONFLICT DO NOTHING'
+_RAISE_TRADE_INDEX = ('UPDATE "users" SET "last_trade_index" = ?'
+                      ' WHERE "pubkey" = ? AND COALESCE("last_trade_index", 0) < ?')
+
+
 def ensure_user(pubkey: str, now: int | None = None) -> None:
     """Create the user row with its defaults unless it exists (a concurrent creation is no error)."""
-    User.insert(pubkey=pubkey, created_at=_now(now)).on_conflict_ignore().execute()
+    fixed_sql.execute(_ENSURE_USER, (pubkey, _now(now)))
+
+
+def raise_last_trade_index(pubkey: str, trade_index: int) -> bool:
+    """Set the user's last trade index to `trade_index` if that is higher; False if it was not
+    (or there is no such user). One statement: the row's lock orders two concurrent
+    decisions (PostgreSQL), and the comparison is made on the row as it is then."""
+    cursor = fixed_sql.execute(_RAISE_TRADE_INDEX, (trade_index, pubkey, trade_index))
+    return cursor.rowcount == 1
 
 
 def lock_user(pubkey: str) -> User | None:
@@ -353,14 +386,18 @@ def upsert_dispute(row: Mapping[str, Any]) -> None:
 
 # --- outbox ---
 
+_OUTBOX_INSERT = ('INSERT INTO "outbox" ("order_id", "effect", "target", "payload", "created_at",'
+                  ' "attempts") VALUES (?, ?, ?, ?, ?, 0)')
+
+
 def enqueue_effect(
     order_id: str | None, effect: str, target: str, payload_json: str, now: int | None = None,
 ) -> int:
     """Record an effect before anyone acts on it; returns its outbox id."""
-    return OutboxEffect.insert(
-        order_id=order_id, effect=effect, target=target, payload=payload_json,
-        created_at=_now(now), attempts=0,
-    ).execute()
+    params = (order_id, effect, target, payload_json, _now(now))
+    if is_sqlite(database_proxy.obj):
+        return int(fixed_sql.execute(_OUTBOX_INSERT, params).lastrowid)
+    return int(fixed_sql.fetch_one(_OUTBOX_INSERT + ' RETURNING "id"', params)[0])
 
 
 def undone_outbox(target: str | None = None) -> list[OutboxEffect]:
@@ -371,28 +408,64 @@ def undone_outbox(target: str | None = None) -> list[OutboxEffect]:
     return list(query.order_by(OutboxEffect.id))
 
 
+_OUTBOX_DONE = 'UPDATE "outbox" SET "done_at" = ? WHERE "id" = ? AND "done_at" IS NULL'
+
+
 def mark_outbox_done(effect_id: int, now: int | None = None) -> bool:
     """Mark an effect done; False if it was unknown or already done (a duplicate confirmation)."""
-    updated = (
-        OutboxEffect.update(done_at=_now(now))
-        .where((OutboxEffect.id == effect_id) & OutboxEffect.done_at.is_null())
-        .execute()
-    )
-    return updated == 1
+    return fixed_sql.execute(_OUTBOX_DONE, (_now(now), effect_id)).rowcount == 1
 
 
 # SQLite allows 999 bound parameters per statement in old builds: stay well below.
 _IDS_PER_QUERY = 500
 
 
-def outbox_rows(effect_ids: Sequence[int]) -> dict[int, OutboxEffect]:
+class OutboxRow(NamedTuple):
+    """One outbox row as `outbox_rows` reads it (the columns of `OutboxEffect`)."""
+
+    id: int
+    order_id: str | None
+    effect: str
+    target: str
+    payload: str
+    created_at: int
+    done_at: int | None
+    attempts: int
+    last_error: str | None
+
+
+_OUTBOX_COLUMNS = ", ".join(f'"{name}"' for name in OutboxRow._fields)
+# number of ids -> statement (at most _IDS_PER_QUERY texts per statement kind)
+_OUTBOX_ROWS: dict[int, str] = {}
+_OUTBOX_DONE_MANY: dict[int, str] = {}
+
+
+def _outbox_rows_sql(count: int) -> str:
+    sql = _OUTBOX_ROWS.get(count)
+    if sql is None:
+        sql = _OUTBOX_ROWS[count] = (f'SELECT {_OUTBOX_COLUMNS} FROM "outbox"'
+                                     f' WHERE "id" IN ({fixed_sql.placeholders(count)})')
+    return sql
+
+
+def _outbox_done_many_sql(count: int) -> str:
+    sql = _OUTBOX_DONE_MANY.get(count)
+    if sql is None:
+        sql = _OUTBOX_DONE_MANY[count] = (
+            f'UPDATE "outbox" SET "done_at" = ? WHERE "id" IN ({fixed_sql.placeholders(count)})'
+            ' AND "done_at" IS NULL')
+    return sql
+
+
+def outbox_rows(effect_ids: Sequence[int]) -> dict[int, OutboxRow]:
     """The outbox rows with these ids (done or not), one query per 500 ids; unknown ids are
     simply absent."""
-    rows: dict[int, OutboxEffect] = {}
+    rows: dict[int, OutboxRow] = {}
     ids = list(dict.fromkeys(effect_ids))
     for first in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[first:first + _IDS_PER_QUERY]
-        for row in OutboxEffect.select().where(OutboxEffect.id.in_(chunk)):
+        for values in fixed_sql.fetch_all(_outbox_rows_sql(len(chunk)), chunk):
+            row = OutboxRow(*values)
             rows[row.id] = row
     return rows
 
@@ -402,14 +475,12 @@ def mark_outbox_done_many(effect_ids: Sequence[int], now: int | None = None) -> 
     (unknown or already done ones are not counted)."""
     ids = list(dict.fromkeys(effect_ids))
     marked = 0
+    done_at = _now(now)
     with database_proxy.atomic():
         for first in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[first:first + _IDS_PER_QUERY]
-            marked += (
-                OutboxEffect.update(done_at=_now(now))
-                .where(OutboxEffect.id.in_(chunk) & OutboxEffect.done_at.is_null())
-                .execute()
-            )
+            marked += fixed_sql.execute(_outbox_done_many_sql(len(chunk)),
+                                        [done_at, *chunk]).rowcount
     return marked
 
 
@@ -431,16 +502,15 @@ def append_journal(
     inserting the next needs no lock; the unique (order_id, seq) index turns a
     routing bug into an IntegrityError instead of a silent fork.
     """
-    last = (
-        JournalEntry.select(peewee.fn.MAX(JournalEntry.seq))
-        .where(JournalEntry.order_id == order_id)
-        .scalar()
-    )
-    seq = (last or 0) + 1
-    JournalEntry.insert(
-        order_id=order_id, seq=seq, message=message_json, decision=decision_json, created_at=_now(now),
-    ).execute()
+    last = fixed_sql.fetch_one(_JOURNAL_LAST, (order_id,))[0]
+    seq = int(last or 0) + 1
+    fixed_sql.execute(_JOURNAL_INSERT, (order_id, seq, message_json, decision_json, _now(now)))
     return seq
+
+
+_JOURNAL_LAST = 'SELECT MAX("seq") FROM "journal" WHERE "order_id" = ?'
+_JOURNAL_INSERT = ('INSERT INTO "journal" ("order_id", "seq", "message", "decision", "created_at")'
+                   " VALUES (?, ?, ?, ?, ?)")
 
 
 def journal_of(order_id: str) -> list[JournalEntry]:
@@ -451,9 +521,11 @@ def journal_of(order_id: str) -> list[JournalEntry]:
 
 def record_seen_event(event_id: str, now: int | None = None) -> bool:
     """Remember a processed Nostr event id; False if it had been seen already."""
-    query = SeenEvent.insert(event_id=event_id, seen_at=_now(now)).on_conflict_ignore()
-    cursor = database_proxy.execute(query)
-    return cursor.rowcount == 1
+    return fixed_sql.execute(_SEEN_INSERT, (event_id, _now(now))).rowcount == 1
+
+
+_SEEN_INSERT = ('INSERT INTO "seen_events" ("event_id", "seen_at") VALUES (?, ?)'
+                " ON CONFLICT DO NOTHING")
 
 
 def forget_seen_events_before(cutoff: int) -> int:
@@ -468,12 +540,11 @@ def newest_done_publication(effect: str, order_id: str) -> tuple[int, int] | Non
     an effect older than the newest one done is stale, and a new event must be stamped
     later than anything already confirmed (done_at is never before the event's created_at).
     """
-    row = (OutboxEffect
-           .select(peewee.fn.MAX(OutboxEffect.id).alias("newest"),
-                   peewee.fn.MAX(OutboxEffect.done_at).alias("done_at"))
-           .where((OutboxEffect.order_id == order_id) & (OutboxEffect.effect == effect)
-                  & OutboxEffect.done_at.is_null(False))
-           .dicts().get())
-    if row["newest"] is None:
+    newest, done_at = fixed_sql.fetch_one(_NEWEST_DONE, (order_id, effect))
+    if newest is None:
         return None
-    return int(row["newest"]), int(row["done_at"])
+    return int(newest), int(done_at)
+
+
+_NEWEST_DONE = ('SELECT MAX("id"), MAX("done_at") FROM "outbox"'
+                ' WHERE "order_id" = ? AND "effect" = ? AND "done_at" IS NOT NULL')
