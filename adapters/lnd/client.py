@@ -47,6 +47,7 @@ from adapters.lnd.protos import (
 )
 
 T = TypeVar("T")
+_Request = TypeVar("_Request")  # a protobuf request message
 
 _HTLC_ACCEPTED = 0  # lnrpc.InvoiceHTLCState.ACCEPTED
 
@@ -381,11 +382,14 @@ def _existing_hold(existing: InvoiceSnapshot | LndError, hash_hex: str,
     return HoldInvoiceAdded(existing.payment_request, Outcome.ALREADY_EXISTS)
 
 
+def _by_hash(hex_value: str, build: Callable[[bytes], _Request]) -> _Request | LndError:
+    """The request for a 32-byte hash or preimage given in hex, or why it is not one."""
+    raw = _hash_bytes(hex_value)
+    return raw if isinstance(raw, LndError) else build(raw)
+
+
 def _settle_request(preimage_hex: str) -> invoices_pb2.SettleInvoiceMsg | LndError:
-    preimage = _hash_bytes(preimage_hex)
-    if isinstance(preimage, LndError):
-        return preimage
-    return invoices_pb2.SettleInvoiceMsg(preimage=preimage)
+    return _by_hash(preimage_hex, lambda raw: invoices_pb2.SettleInvoiceMsg(preimage=raw))
 
 
 def _settle_outcome(reply: object) -> Outcome | LndError:
@@ -395,10 +399,7 @@ def _settle_outcome(reply: object) -> Outcome | LndError:
 
 
 def _cancel_request(hash_hex: str) -> invoices_pb2.CancelInvoiceMsg | LndError:
-    payment_hash = _hash_bytes(hash_hex)
-    if isinstance(payment_hash, LndError):
-        return payment_hash
-    return invoices_pb2.CancelInvoiceMsg(payment_hash=payment_hash)
+    return _by_hash(hash_hex, lambda raw: invoices_pb2.CancelInvoiceMsg(payment_hash=raw))
 
 
 def _cancel_outcome(reply: object) -> Outcome | LndError:
@@ -408,10 +409,7 @@ def _cancel_outcome(reply: object) -> Outcome | LndError:
 
 
 def _lookup_request(hash_hex: str) -> invoices_pb2.LookupInvoiceMsg | LndError:
-    payment_hash = _hash_bytes(hash_hex)
-    if isinstance(payment_hash, LndError):
-        return payment_hash
-    return invoices_pb2.LookupInvoiceMsg(payment_hash=payment_hash)
+    return _by_hash(hash_hex, lambda raw: invoices_pb2.LookupInvoiceMsg(payment_hash=raw))
 
 
 def _decoded(reply: lightning_pb2.PayReq | LndError, payment_request: str,

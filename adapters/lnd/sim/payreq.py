@@ -3,9 +3,9 @@ decode any (ours or another node's) into plain values.
 
 Decoding uses the `bolt11` package. Encoding is done here on plain integers
 (the package's bit-string encoder costs ~2 ms per invoice, on the simulator's
-one loop thread); `encode_payreq_with_bolt11` is the package's encoding of the
-same invoice, which `encode_payreq` must match byte for byte (tested). Must
-not know about invoices' states or the gRPC layer.
+one loop thread); it must match the package's encoding of the same invoice byte
+for byte (tests/lnd/test_sim_scale.py compares them). Must not know about
+invoices' states or the gRPC layer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import lru_cache
 import bolt11
 import coincurve
 from bech32 import bech32_encode
-from bolt11 import Feature, Features, FeatureState, MilliSatoshi, TagChar, Tags
+from bolt11 import Feature, Features, FeatureState
 
 # network name (as LND's GetInfo reports it) -> BOLT11 currency prefix
 CURRENCY_BY_NETWORK: dict[str, str] = {
@@ -160,39 +160,6 @@ def encode_payreq(
         hrp.encode("ascii") + _from_u5(data)
     )
     return bech32_encode(hrp, data + _to_u5(signature))
-
-
-def encode_payreq_with_bolt11(
-    *,
-    network: str,
-    node_private_key_hex: str,
-    payment_hash: bytes,
-    payment_addr: bytes,
-    amount_msat: int,
-    timestamp: int,
-    expiry: int,
-    cltv_expiry: int,
-    memo: str,
-    description_hash: bytes = b"",
-) -> str:
-    """The bolt11 package's encoding of the invoice `encode_payreq` makes (the reference)."""
-    tags = Tags()
-    tags.add(TagChar.payment_hash, payment_hash.hex())
-    tags.add(TagChar.payment_secret, payment_addr.hex())
-    if description_hash:
-        tags.add(TagChar.description_hash, description_hash.hex())
-    else:
-        tags.add(TagChar.description, memo)
-    tags.add(TagChar.expire_time, expiry)
-    tags.add(TagChar.min_final_cltv_expiry, cltv_expiry)
-    tags.add(TagChar.features, _INVOICE_FEATURES)
-    invoice = bolt11.Bolt11(
-        currency=CURRENCY_BY_NETWORK[network],
-        date=timestamp,
-        tags=tags,
-        amount_msat=MilliSatoshi(amount_msat) if amount_msat else None,
-    )
-    return bolt11.encode(invoice, node_private_key_hex)
 
 
 def issued_payreq(
