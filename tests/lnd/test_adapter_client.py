@@ -28,7 +28,7 @@ from adapters.lnd.messages import (
 )
 from adapters.lnd.networks import invoice_network
 from adapters.lnd.protos import lightning_pb2
-from adapters.lnd.sim.payreq import encode_payreq
+from adapters.lnd.sim.payreq import InvoiceTerms, encode_payreq
 from tests.conftest import wait_until
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -300,9 +300,8 @@ def test_decode_pay_req(mostro, wallet):
 
 def test_decode_refuses_other_network(mostro):
     assert isinstance(mostro.check_node("regtest"), NodeInfo)  # as the adapter does at start
-    mainnet = encode_payreq(
+    mainnet = encode_payreq(InvoiceTerms(
         network="mainnet",
-        node_private_key_hex="11" * 32,
         payment_hash=bytes(32),
         payment_addr=bytes(32),
         amount_msat=1_000_000,
@@ -310,7 +309,7 @@ def test_decode_refuses_other_network(mostro):
         expiry=3600,
         cltv_expiry=40,
         memo="other chain",
-    )
+    ), "11" * 32)
     decoded = mostro.decode_pay_req(mainnet)
     assert isinstance(decoded, DecodedInvoice) and not decoded.ok
     assert decoded.error_kind == ErrorKind.WRONG_NETWORK.value

@@ -21,7 +21,7 @@ from adapters.lnd.sim.client import StreamEnded, StreamReader
 from adapters.lnd.sim.clock import SimClock
 from adapters.lnd.sim.ledger import Ledger
 from adapters.lnd.sim.payreq import _INVOICE_FEATURES as INVOICE_FEATURES
-from adapters.lnd.sim.payreq import CURRENCY_BY_NETWORK, decode_payreq, encode_payreq
+from adapters.lnd.sim.payreq import CURRENCY_BY_NETWORK, InvoiceTerms, decode_payreq, encode_payreq
 from adapters.lnd.sim.state_file import StateWriter
 
 Invoice = lightning_pb2.Invoice
@@ -82,35 +82,23 @@ def test_hundreds_of_open_streams_hold_no_threads(lnsim):
     assert lnsim.sim.balance_msat("wallet1") == 10_000_000_000
 
 
-def bolt11_package_encoding(
-    *,
-    network: str,
-    node_private_key_hex: str,
-    payment_hash: bytes,
-    payment_addr: bytes,
-    amount_msat: int,
-    timestamp: int,
-    expiry: int,
-    cltv_expiry: int,
-    memo: str,
-    description_hash: bytes = b"",
-) -> str:
+def bolt11_package_encoding(terms: InvoiceTerms, node_private_key_hex: str) -> str:
     """The bolt11 package's encoding of the invoice `encode_payreq` makes: the reference."""
     tags = Tags()
-    tags.add(TagChar.payment_hash, payment_hash.hex())
-    tags.add(TagChar.payment_secret, payment_addr.hex())
-    if description_hash:
-        tags.add(TagChar.description_hash, description_hash.hex())
+    tags.add(TagChar.payment_hash, terms.payment_hash.hex())
+    tags.add(TagChar.payment_secret, terms.payment_addr.hex())
+    if terms.description_hash:
+        tags.add(TagChar.description_hash, terms.description_hash.hex())
     else:
-        tags.add(TagChar.description, memo)
-    tags.add(TagChar.expire_time, expiry)
-    tags.add(TagChar.min_final_cltv_expiry, cltv_expiry)
+        tags.add(TagChar.description, terms.memo)
+    tags.add(TagChar.expire_time, terms.expiry)
+    tags.add(TagChar.min_final_cltv_expiry, terms.cltv_expiry)
     tags.add(TagChar.features, INVOICE_FEATURES)
     invoice = bolt11.Bolt11(
-        currency=CURRENCY_BY_NETWORK[network],
-        date=timestamp,
+        currency=CURRENCY_BY_NETWORK[terms.network],
+        date=terms.timestamp,
         tags=tags,
-        amount_msat=MilliSatoshi(amount_msat) if amount_msat else None,
+        amount_msat=MilliSatoshi(terms.amount_msat) if terms.amount_msat else None,
     )
     return bolt11.encode(invoice, node_private_key_hex)
 
@@ -133,9 +121,9 @@ def test_issued_payment_requests_are_known_without_decoding(case):
 
 @pytest.mark.parametrize("case", ISSUED_CASES, ids=[c["memo"] or c["network"] for c in ISSUED_CASES])
 def test_fast_encoding_is_the_bolt11_packages_byte_for_byte(case):
-    terms = dict(
+    key_hex = hashlib.sha256(case["memo"].encode()).hexdigest()
+    terms = InvoiceTerms(
         network=case["network"],
-        node_private_key_hex=hashlib.sha256(case["memo"].encode()).hexdigest(),
         payment_hash=hashlib.sha256(b"hash" + case["memo"].encode()).digest(),
         payment_addr=hashlib.sha256(b"addr" + case["memo"].encode()).digest(),
         amount_msat=case["amount_msat"],
@@ -145,7 +133,7 @@ def test_fast_encoding_is_the_bolt11_packages_byte_for_byte(case):
         memo=case["memo"],
         description_hash=bytes.fromhex(case["description_hash_hex"]),
     )
-    assert encode_payreq(**terms) == bolt11_package_encoding(**terms)  # RFC 6979: same signature
+    assert encode_payreq(terms, key_hex) == bolt11_package_encoding(terms, key_hex)  # RFC 6979: same signature
 
 
 def test_expiry_comes_off_the_deadline_heap_in_order():

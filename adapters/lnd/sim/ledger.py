@@ -29,6 +29,7 @@ from .clock import SimClock
 from .payreq import (
     CURRENCY_BY_NETWORK,
     DecodedPayReq,
+    InvoiceTerms,
     PayReqError,
     decode_payreq,
     encode_payreq,
@@ -275,7 +276,7 @@ class Ledger:
             expiry = expiry or DEFAULT_INVOICE_EXPIRY_S
             cltv_expiry = cltv_expiry or DEFAULT_CLTV_EXPIRY
             payment_addr = os.urandom(32)
-            terms = dict(
+            terms = InvoiceTerms(
                 network=self.network,
                 payment_hash=r_hash,
                 payment_addr=payment_addr,
@@ -286,8 +287,8 @@ class Ledger:
                 memo=memo,
                 description_hash=description_hash,
             )
-            payment_request = encode_payreq(node_private_key_hex=node.private_key_hex, **terms)
-            self._issued[payment_request] = issued_payreq(destination=node.pubkey, **terms)
+            payment_request = encode_payreq(terms, node.private_key_hex)
+            self._issued[payment_request] = issued_payreq(terms, node.pubkey)
             invoice = InvoiceRecord(
                 node=node_name,
                 r_hash=r_hash,

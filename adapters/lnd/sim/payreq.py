@@ -131,30 +131,34 @@ def _private_key(private_key_hex: str) -> coincurve.PrivateKey:
     return coincurve.PrivateKey.from_hex(private_key_hex)
 
 
-def encode_payreq(
-    *,
-    network: str,
-    node_private_key_hex: str,
-    payment_hash: bytes,
-    payment_addr: bytes,
-    amount_msat: int,
-    timestamp: int,
-    expiry: int,
-    cltv_expiry: int,
-    memo: str,
-    description_hash: bytes = b"",
-) -> str:
+@dataclass(frozen=True)
+class InvoiceTerms:
+    """What a BOLT11 string of ours says, before it is signed."""
+
+    network: str
+    payment_hash: bytes
+    payment_addr: bytes
+    amount_msat: int
+    timestamp: int
+    expiry: int
+    cltv_expiry: int
+    memo: str
+    description_hash: bytes = b""
+
+
+def encode_payreq(terms: InvoiceTerms, node_private_key_hex: str) -> str:
     """A BOLT11 string signed by the node's key (no payee tag: it is recovered)."""
-    hrp = "ln" + CURRENCY_BY_NETWORK[network] + (_amount_text(amount_msat) if amount_msat else "")
-    data = [(timestamp >> (5 * (6 - i))) & 31 for i in range(7)]  # 35 bits
-    data += _field(_TAG_PAYMENT_HASH, _to_u5(payment_hash))
-    data += _field(_TAG_PAYMENT_SECRET, _to_u5(payment_addr))
-    if description_hash:
-        data += _field(_TAG_DESCRIPTION_HASH, _to_u5(description_hash))
+    amount_msat = terms.amount_msat
+    hrp = "ln" + CURRENCY_BY_NETWORK[terms.network] + (_amount_text(amount_msat) if amount_msat else "")
+    data = [(terms.timestamp >> (5 * (6 - i))) & 31 for i in range(7)]  # 35 bits
+    data += _field(_TAG_PAYMENT_HASH, _to_u5(terms.payment_hash))
+    data += _field(_TAG_PAYMENT_SECRET, _to_u5(terms.payment_addr))
+    if terms.description_hash:
+        data += _field(_TAG_DESCRIPTION_HASH, _to_u5(terms.description_hash))
     else:
-        data += _field(_TAG_DESCRIPTION, _to_u5(memo.encode()))
-    data += _field(_TAG_EXPIRY, _int_u5(expiry))
-    data += _field(_TAG_MIN_FINAL_CLTV, _int_u5(cltv_expiry))
+        data += _field(_TAG_DESCRIPTION, _to_u5(terms.memo.encode()))
+    data += _field(_TAG_EXPIRY, _int_u5(terms.expiry))
+    data += _field(_TAG_MIN_FINAL_CLTV, _int_u5(terms.cltv_expiry))
     data += _FEATURES_U5
     signature = _private_key(node_private_key_hex).sign_recoverable(
         hrp.encode("ascii") + _from_u5(data)
@@ -162,33 +166,21 @@ def encode_payreq(
     return bech32_encode(hrp, data + _to_u5(signature))
 
 
-def issued_payreq(
-    *,
-    network: str,
-    destination: str,
-    payment_hash: bytes,
-    payment_addr: bytes,
-    amount_msat: int,
-    timestamp: int,
-    expiry: int,
-    cltv_expiry: int,
-    memo: str,
-    description_hash: bytes = b"",
-) -> DecodedPayReq:
-    """What `decode_payreq` returns for a string `encode_payreq` made from these values
+def issued_payreq(terms: InvoiceTerms, destination: str) -> DecodedPayReq:
+    """What `decode_payreq` returns for the string `encode_payreq` made from `terms`
     (`destination`: the signing node's pubkey), without decoding it again: paying
     our own invoices then costs no bolt11 parse nor signature recovery."""
     return DecodedPayReq(
-        currency=CURRENCY_BY_NETWORK[network],
+        currency=CURRENCY_BY_NETWORK[terms.network],
         destination=destination,
-        payment_hash=payment_hash,
-        amount_msat=amount_msat,
-        timestamp=timestamp,
-        expiry=expiry,
-        description="" if description_hash else memo,
-        description_hash=description_hash.hex(),
-        cltv_expiry=cltv_expiry,
-        payment_addr=payment_addr,
+        payment_hash=terms.payment_hash,
+        amount_msat=terms.amount_msat,
+        timestamp=terms.timestamp,
+        expiry=terms.expiry,
+        description="" if terms.description_hash else terms.memo,
+        description_hash=terms.description_hash.hex(),
+        cltv_expiry=terms.cltv_expiry,
+        payment_addr=terms.payment_addr,
         feature_bits=_INVOICE_FEATURE_BITS,
     )
 
