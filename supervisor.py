@@ -335,8 +335,9 @@ def watch_supervisor(system: Any, admin_port: int, timeout: float = 10.0) -> Non
                     "actor system running (stop it with `mostro-py stop`)")
 
 
-class Supervisor:
-    """Starts the daemon, keeps its top-level actors alive, and stops it in order."""
+class _SystemOwner:
+    """What the supervisor and a worker share: they create one actor system and, however they
+    end (a signal, a forced exit, an error), shut it down."""
 
     def __init__(self, settings: Settings, stop: ShutdownSignal,
                  options: SupervisorOptions | None = None) -> None:
@@ -344,28 +345,49 @@ class Supervisor:
         self.stop = stop
         self.options = options or SupervisorOptions()
         self.system: Any = None
-        self.daemon: Any = None
-        self.restarts = 0
 
     def run(self) -> int:
-        from actors.daemon import Daemon
-
         try:
             self.system = create_actor_system(self.settings)
-            self.daemon = Daemon(self.settings, system=self.system)
-            if not self._start_with_backoff():
-                log.info("stopped before the daemon came up")
+            if not self._serve():
                 return EXIT_OK
-            log.info("daemon running", extra=fields(**self.daemon.describe()))
-            self._watch()
-            self._shutdown_gracefully()
         except ForcedExit:
-            self._stop_system()
             return EXIT_FORCED
         finally:
             self._stop_system()
         log.info("stopped")
         return EXIT_OK
+
+    def _serve(self) -> bool:
+        """Run until asked to stop; False when it stopped before there was anything to serve."""
+        raise NotImplementedError
+
+    def _stop_system(self) -> None:
+        system, self.system = self.system, None
+        if system is not None:
+            system.shutdown()
+
+
+class Supervisor(_SystemOwner):
+    """Starts the daemon, keeps its top-level actors alive, and stops it in order."""
+
+    def __init__(self, settings: Settings, stop: ShutdownSignal,
+                 options: SupervisorOptions | None = None) -> None:
+        super().__init__(settings, stop, options)
+        self.daemon: Any = None
+        self.restarts = 0
+
+    def _serve(self) -> bool:
+        from actors.daemon import Daemon
+
+        self.daemon = Daemon(self.settings, system=self.system)
+        if not self._start_with_backoff():
+            log.info("stopped before the daemon came up")
+            return False
+        log.info("daemon running", extra=fields(**self.daemon.describe()))
+        self._watch()
+        self._shutdown_gracefully()
+        return True
 
     def _start_with_backoff(self) -> bool:
         """Start the daemon, retrying with backoff while LND or the relays are unreachable."""
@@ -468,11 +490,6 @@ class Supervisor:
             self._pump(min(remaining, PUMP_SLICE))
         return True
 
-    def _stop_system(self) -> None:
-        system, self.system = self.system, None
-        if system is not None:
-            system.shutdown()
-
 
 # ------------------------------------------------------------------ worker (convention member)
 @dataclass(frozen=True)
@@ -502,56 +519,36 @@ def convention_membership(system: Any, timeout: float = 5.0) -> Membership:
                       sum(1 for actor in status.childActors if actor not in named))
 
 
-class Worker:
+class Worker(_SystemOwner):
     """A convention member: its actor system runs the order actors the leader places here.
 
     Nothing else runs here (no Nostr, no Lightning, no directory): the order actors get
     their settings and database URL from the leader's directory when activated.
     """
 
-    def __init__(self, settings: Settings, stop: ShutdownSignal,
-                 options: SupervisorOptions | None = None) -> None:
-        self.settings = settings
-        self.stop = stop
-        self.options = options or SupervisorOptions()
-        self.system: Any = None
-
-    def run(self) -> int:
+    def _serve(self) -> bool:
         leader = self.settings.actors.convention_leader
-        try:
-            self.system = create_actor_system(self.settings)
-            log.info("worker running; joining the convention",
-                     extra=fields(leader=leader, admin_port=self.settings.actors.admin_port,
-                                  orders=self.settings.actors.orders))
-            joined = False
-            last_health_log = time.monotonic()
-            interval = min(self.options.check_interval, 1.0)
-            while not self.stop.requested.wait(interval if not joined else self.options.check_interval):
-                membership = convention_membership(self.system, self.options.probe_timeout)
-                if membership.joined != joined:
-                    joined = membership.joined
-                    if joined:
-                        log.info("joined the convention", extra=fields(**membership.fields()))
-                    else:
-                        log.warning("not a member of the convention (leader unreachable?)",
-                                    extra=fields(**membership.fields()))
-                if time.monotonic() - last_health_log >= self.options.health_log_interval:
-                    last_health_log = time.monotonic()
-                    log.log(logging.INFO if joined else logging.WARNING, "health",
-                            extra=fields(**membership.fields()))
-            log.info("leaving the convention; the leader re-activates this host's orders elsewhere")
-        except ForcedExit:
-            self._stop_system()
-            return EXIT_FORCED
-        finally:
-            self._stop_system()
-        log.info("stopped")
-        return EXIT_OK
-
-    def _stop_system(self) -> None:
-        system, self.system = self.system, None
-        if system is not None:
-            system.shutdown()
+        log.info("worker running; joining the convention",
+                 extra=fields(leader=leader, admin_port=self.settings.actors.admin_port,
+                              orders=self.settings.actors.orders))
+        joined = False
+        last_health_log = time.monotonic()
+        interval = min(self.options.check_interval, 1.0)
+        while not self.stop.requested.wait(interval if not joined else self.options.check_interval):
+            membership = convention_membership(self.system, self.options.probe_timeout)
+            if membership.joined != joined:
+                joined = membership.joined
+                if joined:
+                    log.info("joined the convention", extra=fields(**membership.fields()))
+                else:
+                    log.warning("not a member of the convention (leader unreachable?)",
+                                extra=fields(**membership.fields()))
+            if time.monotonic() - last_health_log >= self.options.health_log_interval:
+                last_health_log = time.monotonic()
+                log.log(logging.INFO if joined else logging.WARNING, "health",
+                        extra=fields(**membership.fields()))
+        log.info("leaving the convention; the leader re-activates this host's orders elsewhere")
+        return True
 
 
 def database_reachable(url: str) -> str | None:

@@ -39,6 +39,7 @@ from thespian.actors import (
 from adapters.nostr.protocol.enums import Action, CantDoReason
 from storage import models, open_database, repository
 
+from .held_batch import HeldBatch, holds_on
 from .messages import (
     ActivateOrder,
     DirectoryStatus,
@@ -63,10 +64,6 @@ from .placement import HOST, ORDERS, Host, choose_host, host_name, requirements_
 log = logging.getLogger(__name__)
 
 IDLE_SWEEP_SECONDS = 5.0
-# On a multiprocess base the effects order actors report in their OrderHandled are held this
-# long after the first and handed to the outbox as one DispatchBatch: each message is a
-# transport hop that costs more CPU than running the effects.
-DISPATCH_FLUSH_DELAY = timedelta(milliseconds=10)
 _FLUSH_DISPATCH = "flush-dispatch"
 
 
@@ -101,8 +98,8 @@ class OrderDirectoryActor(Actor):
         # set by ActorExitRequest: the order actors are going down with us, nothing is moved
         self._exiting = False
         # committed effects reported by order actors, not yet handed to the outbox
-        self._held_dispatch: list[DispatchEffects] = []
-        self._hold_dispatch = False
+        # effects order actors report in their OrderHandled, for the outbox as one DispatchBatch
+        self._held_dispatch: HeldBatch[DispatchEffects] = HeldBatch(_FLUSH_DISPATCH)
 
     # ------------------------------------------------------------ dispatch
     def receiveMessage(self, msg: object, sender: object) -> None:
@@ -157,7 +154,7 @@ class OrderDirectoryActor(Actor):
             own = host_name(int(getattr(actors, "admin_port", 0))
                             if getattr(actors, "base", "") != "simpleSystemBase" else 0)
             self._hosts.setdefault(own, Host(own))
-        self._hold_dispatch = getattr(actors, "base", "simpleSystemBase") != "simpleSystemBase"
+        self._held_dispatch.holding = holds_on(config.settings)
         if getattr(actors, "base", "") == "multiprocTCPBase":
             # members joining / leaving the convention (this system must be its leader)
             self.notifyOnSystemRegistrationChanges(True)
@@ -366,19 +363,13 @@ class OrderDirectoryActor(Actor):
                 self._deliver(msg, new=False)
 
     def _dispatch(self, dispatch: DispatchEffects) -> None:
-        """Hand an order actor's committed effects to the outbox: at once on the
-        single-threaded base, else gathered for DISPATCH_FLUSH_DELAY into one message."""
-        if not self._hold_dispatch:
-            outbox = self._config.peers.outbox if self._config else None
-            if outbox is not None:
-                self.send(outbox, dispatch)
-            return
-        if not self._held_dispatch:
-            self.wakeupAfter(DISPATCH_FLUSH_DELAY, payload=_FLUSH_DISPATCH)
-        self._held_dispatch.append(dispatch)
+        """Hand an order actor's committed effects to the outbox (held briefly: held_batch.py)."""
+        self._send_dispatch(self._held_dispatch.add(self, [dispatch]))
 
     def _flush_dispatch(self) -> None:
-        held, self._held_dispatch = self._held_dispatch, []
+        self._send_dispatch(self._held_dispatch.take())
+
+    def _send_dispatch(self, held: list[DispatchEffects]) -> None:
         outbox = self._config.peers.outbox if self._config else None
         if not held or outbox is None:
             return

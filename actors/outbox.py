@@ -33,6 +33,7 @@ from adapters.nostr.adapter_messages import (
 from storage import models, open_database, repository
 
 from . import records_json, reputation
+from .held_batch import HeldBatch, holds_on
 from .messages import (
     Announce,
     DispatchBatch,
@@ -54,10 +55,6 @@ PAYMENT_TIMEOUT_SECONDS = 60
 _ANNOUNCE = "announce"
 _STORAGE_RETRY = "storage-retry"
 _FLUSH_PUBLISH = "flush-publish"
-# On a multiprocess base every message to the Nostr adapter is a transport hop costing more
-# CPU than publishing itself: publications are held this long after the first and sent as
-# one PublishBatch (the adapter gathers its relay OKs the same way).
-PUBLISH_FLUSH_DELAY = timedelta(milliseconds=10)
 STORAGE_RETRY_MIN_SECONDS = 0.5
 STORAGE_RETRY_MAX_SECONDS = 30.0
 
@@ -102,8 +99,8 @@ class OutboxActor(Actor):
         self._storage_waiting: list[tuple[object, object]] = []
         self._storage_delay = STORAGE_RETRY_MIN_SECONDS
         # publications signed and marked in flight, not yet handed to the Nostr adapter
-        self._held_publish: list[PublishEvent] = []
-        self._hold_publish = False
+        # publications for the Nostr adapter as one PublishBatch (it gathers relay OKs alike)
+        self._held_publish: HeldBatch[PublishEvent] = HeldBatch(_FLUSH_PUBLISH)
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, WakeupMessage) and msg.payload == _STORAGE_RETRY:
@@ -190,25 +187,18 @@ class OutboxActor(Actor):
             open_database(config.database_url)
         self._publisher = outgoing.Publisher(
             config.settings, (config.network,), maker_rating=reputation.maker_rating)
-        base = getattr(getattr(config.settings, "actors", None), "base", "simpleSystemBase")
-        self._hold_publish = base != "simpleSystemBase"
+        self._held_publish.holding = holds_on(config.settings)
 
     def _publish(self, items: list[PublishEvent]) -> None:
-        """Hand publications to the Nostr adapter: at once on the single-threaded base,
-        else gathered for PUBLISH_FLUSH_DELAY into one message."""
-        if not self._hold_publish:
-            self._send_publish(items)
-            return
-        if not self._held_publish:
-            self.wakeupAfter(PUBLISH_FLUSH_DELAY, payload=_FLUSH_PUBLISH)
-        self._held_publish.extend(items)
+        """Hand publications to the Nostr adapter (held briefly: held_batch.py)."""
+        self._send_publish(self._held_publish.add(self, items))
 
     def _flush_publish(self) -> None:
-        items, self._held_publish = self._held_publish, []
-        if items:
-            self._send_publish(items)
+        self._send_publish(self._held_publish.take())
 
     def _send_publish(self, items: list[PublishEvent]) -> None:
+        if not items:
+            return
         assert self._config is not None
         message = items[0] if len(items) == 1 else PublishBatch(tuple(items))
         self.send(self._config.peers.nostr, message)

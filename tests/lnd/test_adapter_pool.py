@@ -240,11 +240,14 @@ def test_pool_keeps_one_keys_calls_in_order_and_runs_other_keys_alongside(lnsim,
 def test_pool_runs_no_more_than_its_limit_at_once(loop_thread):
     results: list[Any] = []
     state = {"running": 0, "most": 0}
+    three_running = asyncio.Event()  # a pool running fewer than 3 at once never sets it
 
     async def slow() -> str:
         state["running"] += 1
         state["most"] = max(state["most"], state["running"])
-        await asyncio.sleep(0.02)
+        if state["running"] == 3:
+            three_running.set()
+        await three_running.wait()
         state["running"] -= 1
         return "done"
 

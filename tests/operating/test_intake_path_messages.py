@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from thespian.actors import Actor, ActorSystem
 
-from actors import directory as directory_module
-from actors import order_store
+from actors import held_batch, order_store
 from actors.directory import OrderDirectoryActor
 from actors.messages import (
     DirectoryStatus,
@@ -102,7 +101,7 @@ def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: Act
     # a multiprocess base's settings: the directory gathers the actors' dispatches (long
     # enough here that a loaded machine cannot flush between the two orders' decisions)
     assert settings.actors.base == "multiprocTCPBase"
-    monkeypatch.setattr(directory_module, "DISPATCH_FLUSH_DELAY", timedelta(milliseconds=300))
+    monkeypatch.setattr(held_batch, "HOLD", timedelta(milliseconds=300))
 
     reads: list[str] = []
     real_load = order_store.load_state
@@ -150,7 +149,6 @@ def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
         db: Any, settings: Any, system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from actors import outbox as outbox_module
     from actors.order_logic.model import SendMessage
     from actors.outbox import OutboxActor
     from adapters.nostr.adapter_messages import PublishBatch
@@ -159,7 +157,7 @@ def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
 
     assert settings.actors.base == "multiprocTCPBase"  # the hold is for multiprocess bases
     # long enough that a loaded machine cannot flush between the three dispatches
-    monkeypatch.setattr(outbox_module, "PUBLISH_FLUSH_DELAY", timedelta(milliseconds=300))
+    monkeypatch.setattr(held_batch, "HOLD", timedelta(milliseconds=300))
     nostr = system.createActor(Recorder)
     outbox = system.createActor(OutboxActor)
     assert system.ask(outbox, RuntimeConfig(settings, settings.database.url, Peers(nostr=nostr)), 5)

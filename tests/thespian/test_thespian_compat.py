@@ -97,18 +97,21 @@ class Echo(Actor):
             self.send(sender, message + 1)
 
 
-@pytest.mark.multiproc
-def test_a_tcp_actor_system_runs_on_it() -> None:
+@pytest.fixture
+def tcp_system():
     thespian_compat.install()  # idempotent
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     system = ActorSystem("multiprocTCPBase", {"Admin Port": port})
-    try:
-        echo = system.createActor(Echo)
-        assert [system.ask(echo, n, 10) for n in range(50)] == list(range(1, 51))
-    finally:
-        system.shutdown()
+    yield system
+    system.shutdown()
+
+
+@pytest.mark.multiproc
+def test_a_tcp_actor_system_runs_on_it(tcp_system) -> None:
+    echo = tcp_system.createActor(Echo)
+    assert [tcp_system.ask(echo, n, 10) for n in range(50)] == list(range(1, 51))
 
 
 @dataclass(frozen=True)
@@ -130,20 +133,13 @@ class Mirror(Actor):
 
 
 @pytest.mark.multiproc
-def test_sending_does_not_format_the_message_for_a_debug_line_nobody_writes(tmp_path: Path) -> None:
+def test_sending_does_not_format_the_message_for_a_debug_line_nobody_writes(
+        tmp_path: Path, tcp_system) -> None:
     """thespian 4.0.1 builds str(message) before every send for a DEBUG line its logger drops
     (the full repr of a batch of effects, 8-13 % of a busy actor's CPU)."""
-    thespian_compat.install()
     marker = tmp_path / "formatted"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    system = ActorSystem("multiprocTCPBase", {"Admin Port": port})
-    try:
-        mirror = system.createActor(Mirror)
-        replies = [system.ask(mirror, Loud(str(marker)), 10) for _ in range(5)]
-    finally:
-        system.shutdown()
+    mirror = tcp_system.createActor(Mirror)
+    replies = [tcp_system.ask(mirror, Loud(str(marker)), 10) for _ in range(5)]
     assert replies == [Loud(str(marker))] * 5
     assert not marker.exists() or marker.read_text() == ""
 
