@@ -7,7 +7,9 @@ when it is woken. Waking works on every thespian base:
 - where the base supports `ThespianWatch` (multiprocTCPBase), a self-pipe is
   watched, so the actor wakes as soon as a thread writes one byte;
 - elsewhere (multiprocQueueBase, simpleSystemBase) the actor polls with a short
-  `wakeupAfter`, which `poll_interval` sets.
+  `wakeupAfter`, which `poll_interval` sets: `BUSY_POLL` for `BUSY_SPELL` after a drain
+  that found items (a burst keeps coming: 20 ms per round trip left the actors idle between
+  batches while requests waited), the slower class default after that.
 
 This module must not know what the items are: it only moves them.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -29,12 +32,15 @@ class ThreadBridge:
     """A thread-safe queue plus a self-pipe the owning actor can watch."""
 
     poll_interval = timedelta(milliseconds=20)
+    BUSY_POLL = timedelta(milliseconds=2)
+    BUSY_SPELL = 0.1  # seconds
 
     def __init__(self, can_watch: bool) -> None:
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._can_watch = can_watch
         self._lock = threading.Lock()
         self._signalled = False
+        self._busy_until = 0.0  # monotonic
         self._read_fd, self._write_fd = os.pipe() if can_watch else (-1, -1)
         if can_watch:
             os.set_blocking(self._read_fd, False)
@@ -81,7 +87,12 @@ class ThreadBridge:
             try:
                 items.append(self._items.get_nowait())
             except queue.Empty:
-                return items
+                break
+        now = time.monotonic()
+        if items:
+            self._busy_until = now + self.BUSY_SPELL
+        self.poll_interval = self.BUSY_POLL if now < self._busy_until else type(self).poll_interval
+        return items
 
     def watch(self) -> ThespianWatch | None:
         """What `receiveMessage` should return to be woken by `put()`; None means poll."""

@@ -36,6 +36,9 @@ from bench import mostro_requests as mr
 
 BENCHMARK_NAME = "intake_throughput"
 DEFAULT_REQUESTS = 600
+# chunks of `--window` requests unanswered at a time: enough that the daemon never waits for
+# the benchmark's 50-ms polls between chunks (with two it sat idle a third of the time)
+DEFAULT_IN_FLIGHT = 4
 DEFAULT_LEAD_S = 120  # requests are stamped this far ahead so a backlog is not dropped as stale
 INBOX_SUB = "mostro-inbox"  # the daemon's inbox subscription id (actors.daemon / nostr.actor)
 PATHS = ("inject", "relay")
@@ -130,9 +133,11 @@ def _wait_replies(since_id: int, expected: int, timeout: float) -> dict[str, flo
 
 
 def _deliver_windowed(deliver: Callable[[list[mr.Request]], None], requests: list[mr.Request],
-                      since_id: int, window: int, timeout: float) -> dict[str, float | int]:
-    """Deliver in chunks of `window`, each once the chunk before the previous one is answered
-    (at most two chunks in flight, like clients that wait for their answers), then wait for all.
+                      since_id: int, window: int, timeout: float,
+                      in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, float | int]:
+    """Deliver in chunks of `window`, each once the chunk `in_flight` chunks back is answered
+    (at most `in_flight` chunks in flight, like clients that wait for their answers), then
+    wait for all.
 
     A bounded backlog keeps the measurement about the daemon's steady rate instead of one
     burst's queueing (and a request never waits long enough to go stale)."""
@@ -141,8 +146,8 @@ def _deliver_windowed(deliver: Callable[[list[mr.Request]], None], requests: lis
     owed = 0
     for first in range(0, len(requests), window):
         chunk = requests[first:first + window]
-        if len(answered_before) >= 2:
-            need = answered_before[-2]
+        if len(answered_before) >= in_flight:
+            need = answered_before[-in_flight]
             harness.wait_for(lambda n=need: mr.count_replies(since_id)[0] >= n,
                              timeout, "replies to earlier chunks", interval=POLL_S)
         deliver(chunk)
@@ -212,7 +217,7 @@ def measure_relay_only(relay_url: str, requests: list[mr.Request], kind: int,
 
 
 def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int,
-             cap: int, window: int = 50) -> dict[str, Any]:
+             cap: int, window: int = 50, in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, Any]:
     """One daemon, one way in: setup orders, then the timed mix; the case's report."""
     with harness.Workbench() as bench:
         nodes = bench.lnsim(2)
@@ -249,7 +254,7 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             meter = harness.CpuMeter(lambda: {**_self_label(bench), **bench.labelled_pids()},
                                      interval=0.5)
             meter.start()
-            waited = _deliver_windowed(deliver, requests, since, window, timeout)
+            waited = _deliver_windowed(deliver, requests, since, window, timeout, in_flight)
             meter.stop()
             missing = mr.unanswered(requests, mr.replies_since(since))
         finally:
@@ -305,7 +310,8 @@ def bottleneck(cpu: dict[str, dict[str, float]]) -> dict[str, Any]:
 def measure(count: int = DEFAULT_REQUESTS, transports: Sequence[Transport] = (Transport.NIP44,),
             paths: Sequence[str] = PATHS, bases: Sequence[str] = ("multiprocTCPBase",),
             lead_s: int = DEFAULT_LEAD_S, cap: int = 1000, crypto_requests: int = 300,
-            crypto_runs: int = 3, window: int = 50) -> dict[str, Any]:
+            crypto_runs: int = 3, window: int = 50,
+            in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, Any]:
     machine = common.describe_machine(("coincurve", "cryptography", "thespian", "peewee"))
     limit = crypto_limit.measure(requests=crypto_requests, transports=transports,
                                  runs=crypto_runs, warmup=1, with_primitives=False)
@@ -315,7 +321,7 @@ def measure(count: int = DEFAULT_REQUESTS, transports: Sequence[Transport] = (Tr
         ceiling_cpu = crypto_limit.ceiling_requests_per_s(limit, transport.value, "cold", "cpu")
         for base in bases:
             for path in paths:
-                case = run_case(transport, path, base, count, lead_s, cap, window)
+                case = run_case(transport, path, base, count, lead_s, cap, window, in_flight)
                 case["crypto_limit_per_s"] = round(ceiling, 1)
                 case["crypto_limit_cpu_per_s"] = round(ceiling_cpu, 1)
                 case["ratio_to_crypto_limit"] = round(case["requests_per_s"] / ceiling, 4)
@@ -325,7 +331,7 @@ def measure(count: int = DEFAULT_REQUESTS, transports: Sequence[Transport] = (Tr
         "machine": machine.as_dict(),
         "machine_line": machine.line(),
         "params": {"requests": count, "lead_s": lead_s, "live_order_actor_cap": cap,
-                   "window": window,
+                   "window": window, "in_flight": in_flight,
                    "crypto_requests": crypto_requests, "crypto_runs": crypto_runs},
         "cases": cases,
     }
@@ -385,7 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lead", type=int, default=DEFAULT_LEAD_S,
                         help="stamp requests this many seconds ahead (freshness rule)")
     parser.add_argument("--window", type=int, default=50,
-                        help="requests per chunk; at most two chunks unanswered at a time")
+                        help="requests per chunk")
+    parser.add_argument("--in-flight", type=int, default=DEFAULT_IN_FLIGHT,
+                        help="chunks sent and not yet answered, at most")
     parser.add_argument("--crypto-requests", type=int, default=300)
     parser.add_argument("--crypto-runs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
@@ -394,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("need --requests >= 3 (one of each kind)")
     report = measure(args.requests, [Transport(t) for t in args.transports], args.paths,
                      args.bases, args.lead, args.cap, args.crypto_requests, args.crypto_runs,
-                     args.window)
+                     args.window, args.in_flight)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

@@ -29,11 +29,13 @@ class EventError:
     reason: str
 
 
+# NIP-01's serialisation; one encoder (`json.dumps` with options builds one per call)
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def serialize_for_id(pubkey: str, created_at: int, kind: int, tags: Any, content: str) -> bytes:
     """The exact bytes NIP-01 hashes into an event id."""
-    return json.dumps(
-        [0, pubkey, created_at, kind, tags, content], separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    return COMPACT_JSON.encode([0, pubkey, created_at, kind, tags, content]).encode("utf-8")
 
 
 def compute_id(pubkey: str, created_at: int, kind: int, tags: Any, content: str) -> str:
@@ -127,7 +129,7 @@ class NostrEvent:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        return COMPACT_JSON.encode(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any, *, require_sig: bool = True) -> NostrEvent | EventError:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.nostr import events as published
-from adapters.nostr import keys, transport
+from adapters.nostr import keys, unsigned
 from adapters.nostr.protocol.content import build_content, stamp_version
 from adapters.nostr.protocol.enums import Transport
 from adapters.nostr.protocol.payloads import Message
@@ -38,16 +38,15 @@ class Publisher:
 
     def message_event(self, recipient: str, message: Message, now: int | None = None) -> dict[str, Any]:
         """A daemon reply to a client's trade key in the node's transport."""
+        return unsigned.sign(self.unsigned_reply(recipient, message, now), self._secret)
+
+    def unsigned_reply(self, recipient: str, message: Message,
+                       now: int | None = None) -> unsigned.UnsignedReply:
         stamped = stamp_version(message, self.transport)
-        plaintext = build_content(stamped, self.transport)
-        return transport.wrap_outbound(
-            plaintext,
-            recipient,
-            self._secret,
-            self.transport.value,
-            int(time.time()) if now is None else now,
-            self._settings.expiration.dm_days,
-        )
+        return unsigned.UnsignedReply(
+            recipient, build_content(stamped, self.transport),
+            int(time.time()) if now is None else now, self._settings.expiration.dm_days,
+            self.transport.value)
 
     def published_before(self, subject_id: str, created_at: int) -> None:
         """An event of this order/dispute was published at `created_at` (by an earlier run):
@@ -60,10 +59,16 @@ class Publisher:
 
     def event_for(self, effect: Any, now: int) -> dict[str, Any] | None:
         """The signed event an effect publishes, or None when it publishes nothing."""
+        item = self.unsigned_for(effect, now)
+        return None if item is None else unsigned.sign(item, self._secret)
+
+    def unsigned_for(self, effect: Any, now: int) -> unsigned.Unsigned | None:
+        """What an effect publishes, still to be signed (`unsigned.sign`), or None for
+        nothing. Stamps it: the next event of the same order or dispute comes later."""
         from actors.order_logic import model
 
         if isinstance(effect, model.SendMessage):
-            return self.message_event(effect.recipient, effect.message, now)
+            return self.unsigned_reply(effect.recipient, effect.message, now)
         if isinstance(effect, model.PublishOrder):
             order = effect.order
             maker = order.master_seller_pubkey if order.kind == "sell" else order.master_buyer_pubkey
@@ -75,14 +80,14 @@ class Publisher:
             if template is None:
                 return None
             self._last_created_at[effect.order.id] = template.created_at
-            return self.sign(template)
+            return template
         if isinstance(effect, model.PublishDispute):
             template = published.dispute_event_for_record(
                 effect.dispute, effect.initiator, self._settings, now,
                 self._last_created_at.get(effect.dispute.id, 0),
             )
             self._last_created_at[effect.dispute.id] = template.created_at
-            return self.sign(template)
+            return template
         raise TypeError(f"not a nostr effect: {type(effect).__name__}")
 
 
