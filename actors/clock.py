@@ -17,7 +17,13 @@ from datetime import timedelta
 
 from thespian.actors import Actor, WakeupMessage
 
-from .messages import RouteToOrder, RuntimeConfig, ScheduleDeadlines, SetManualTime
+from .messages import (
+    RouteToOrder,
+    RuntimeConfig,
+    ScheduleBatch,
+    ScheduleDeadlines,
+    SetManualTime,
+)
 from .order_logic.model import Deadline, DeadlineReached
 
 log = logging.getLogger(__name__)
@@ -87,6 +93,10 @@ class ClockActor(Actor):
             self.send(sender, msg)
         elif isinstance(msg, ScheduleDeadlines):
             self._schedule.replace(msg.order_id, msg.deadlines)
+            self._fire_due()
+        elif isinstance(msg, ScheduleBatch):
+            for schedule in msg.schedules:
+                self._schedule.replace(schedule.order_id, schedule.deadlines)
             self._fire_due()
         elif isinstance(msg, SetManualTime):
             self._manual_now = msg.now

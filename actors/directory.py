@@ -54,6 +54,8 @@ from .messages import (
     RouteBatch,
     RouteToOrder,
     RuntimeConfig,
+    ScheduleBatch,
+    ScheduleDeadlines,
     StatusRequest,
 )
 from .order_actor import OrderActor
@@ -99,7 +101,8 @@ class OrderDirectoryActor(Actor):
         self._exiting = False
         # committed effects reported by order actors, not yet handed to the outbox
         # effects order actors report in their OrderHandled, for the outbox as one DispatchBatch
-        self._held_dispatch: HeldBatch[DispatchEffects] = HeldBatch(_FLUSH_DISPATCH)
+        self._held_dispatch: HeldBatch[DispatchEffects | ScheduleDeadlines] = HeldBatch(
+            _FLUSH_DISPATCH)
         # address strings of actors retired on purpose, until their ChildActorExited: those
         # exits are expected, and finding them among thousands of live orders would cost a
         # comparison each
@@ -234,9 +237,10 @@ class OrderDirectoryActor(Actor):
     # ------------------------------------------------------------ lifecycle
     def _on_handled(self, msg: OrderHandled, sender: Any) -> None:
         self._handled += 1
-        if msg.dispatch is not None:
-            # whichever actor of the order reported it: the effects are committed
-            self._dispatch(msg.dispatch)
+        if msg.dispatch is not None or msg.schedules:
+            # whichever actor of the order reported them: the effects are committed
+            self._dispatch(([msg.dispatch] if msg.dispatch is not None else [])
+                           + list(msg.schedules))
         live = self._live.get(msg.order_id)
         if live is not None and live.address != sender:
             # from an actor of this order that died and was replaced since: what it had
@@ -372,18 +376,26 @@ class OrderDirectoryActor(Actor):
             for msg in messages:
                 self._deliver(msg, new=False)
 
-    def _dispatch(self, dispatch: DispatchEffects) -> None:
-        """Hand an order actor's committed effects to the outbox (held briefly: held_batch.py)."""
-        self._send_dispatch(self._held_dispatch.add(self, [dispatch]))
+    def _dispatch(self, items: list[DispatchEffects | ScheduleDeadlines]) -> None:
+        """Hand an order actor's committed effects to the outbox and its deadlines to the
+        clock (held briefly: held_batch.py)."""
+        self._send_dispatch(self._held_dispatch.add(self, items))
 
     def _flush_dispatch(self) -> None:
         self._send_dispatch(self._held_dispatch.take())
 
-    def _send_dispatch(self, held: list[DispatchEffects]) -> None:
-        outbox = self._config.peers.outbox if self._config else None
-        if not held or outbox is None:
+    def _send_dispatch(self, held: list[DispatchEffects | ScheduleDeadlines]) -> None:
+        peers = self._config.peers if self._config else None
+        if not held or peers is None:
             return
-        self.send(outbox, held[0] if len(held) == 1 else DispatchBatch(tuple(held)))
+        dispatches = [item for item in held if isinstance(item, DispatchEffects)]
+        schedules = [item for item in held if isinstance(item, ScheduleDeadlines)]
+        if dispatches and peers.outbox is not None:
+            self.send(peers.outbox,
+                      dispatches[0] if len(dispatches) == 1 else DispatchBatch(tuple(dispatches)))
+        if schedules and peers.clock is not None:
+            self.send(peers.clock,
+                      schedules[0] if len(schedules) == 1 else ScheduleBatch(tuple(schedules)))
 
     def _maybe_quiet(self) -> None:
         if not self._quiesce_waiters:

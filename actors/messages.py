@@ -84,6 +84,8 @@ class OrderHandled:
     status: str | None
     terminal: bool
     dispatch: Any = None  # DispatchEffects | None, when activated with dispatch_via_directory
+    # the deadlines the decision changed, for the clock (also only with dispatch_via_directory)
+    schedules: tuple[ScheduleDeadlines, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ class ScheduleDeadlines:
 
     order_id: str
     deadlines: tuple[Deadline, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleBatch:
+    """Directory → clock: the `ScheduleDeadlines` order actors reported in one burst."""
+
+    schedules: tuple[ScheduleDeadlines, ...]
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,7 @@ class OrderActor(Actor):
             if not self._dispatch_via_directory:
                 self.send(peers.outbox, dispatch)
                 dispatch = None
+        schedules: list[ScheduleDeadlines] = []
         if peers.clock is not None:
             # The clock drops a deadline once it fires, and a re-delivery may follow a lost
             # schedule: after either, the schedule goes out whatever was sent before.
@@ -235,9 +236,16 @@ class OrderActor(Actor):
                 if self._sent_deadlines.get(state.order.id) == deadlines:
                     continue
                 self._sent_deadlines[state.order.id] = deadlines
-                self.send(peers.clock, ScheduleDeadlines(state.order.id, deadlines))
+                schedules.append(ScheduleDeadlines(state.order.id, deadlines))
+            if not self._dispatch_via_directory:
+                for schedule in schedules:
+                    self.send(peers.clock, schedule)
+                schedules = []
         state = processor.state
         status = str(state.order.status) if state else None
         # No order (a refused new-order): nothing to keep alive for.
         finished = status is None or status in TERMINAL_STATUSES
-        self.send(sender, OrderHandled(processor.order_id, status, finished, dispatch))
+        # activated by the directory: it passes effects and schedules on, gathered with other
+        # orders' (one transport hop per burst instead of one per decision and peer)
+        self.send(sender, OrderHandled(processor.order_id, status, finished, dispatch,
+                                       tuple(schedules)))

@@ -24,6 +24,7 @@ from actors.messages import (
     RouteBatch,
     RouteToOrder,
     RuntimeConfig,
+    ScheduleBatch,
     ScheduleDeadlines,
     StatusRequest,
 )
@@ -76,6 +77,17 @@ def _dispatches(kept: list[Any]) -> list[DispatchEffects]:
     return out
 
 
+def _schedules(kept: list[Any]) -> list[ScheduleDeadlines]:
+    """The ScheduleDeadlines the clock got, alone or inside a ScheduleBatch, in order."""
+    out: list[ScheduleDeadlines] = []
+    for message in kept:
+        if isinstance(message, ScheduleBatch):
+            out.extend(message.schedules)
+        elif isinstance(message, ScheduleDeadlines):
+            out.append(message)
+    return out
+
+
 def test_first_of_new_order_only_for_the_first_delivery_of_a_new_order() -> None:
     order_id = "11111111-1111-4111-8111-111111111111"
     request = ClientRequest(Message(action=Action.NEW_ORDER, id=order_id), "aa" * 32, "aa" * 32)
@@ -123,7 +135,11 @@ def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: Act
         assert len(message.effects) == len(message.effect_ids) == len(rows)
         assert [type(e).__name__ for e in message.effects] == [
             rows[i].effect for i in message.effect_ids]
-    schedules = [m for m in _kept(system, clock) if isinstance(m, ScheduleDeadlines)]
+    wait_until(lambda: _kept(system, clock), timeout=10)
+    kept_by_clock = _kept(system, clock)
+    # both orders' deadlines, passed on by the directory in one message too
+    assert len(kept_by_clock) == 1 and isinstance(kept_by_clock[0], ScheduleBatch)
+    schedules = _schedules(kept_by_clock)
     assert sorted(m.order_id for m in schedules) == sorted(order_ids)
     status: DirectoryStatus = system.ask(directory, StatusRequest(), 5)
     assert sorted(status.live_orders) == sorted(order_ids)
@@ -139,7 +155,8 @@ def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: Act
     wait_until(lambda: order_ids[0] not in system.ask(directory, StatusRequest(), 5).live_orders,
                timeout=10)
     assert models.Order.get_by_id(order_ids[0]).status == "canceled"
-    schedules = [m for m in _kept(system, clock) if isinstance(m, ScheduleDeadlines)]
+    wait_until(lambda: len(_schedules(_kept(system, clock))) == 3, timeout=10)
+    schedules = _schedules(_kept(system, clock))
     assert [m.order_id for m in schedules].count(order_ids[0]) == 2  # created, canceled
     assert [m.deadlines for m in schedules if m.order_id == order_ids[0]][-1] == ()
     assert reads == []
@@ -173,3 +190,29 @@ def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
     kept = _kept(system, nostr)
     assert len(kept) == 1 and isinstance(kept[0], PublishBatch)
     assert [item.effect_id for item in kept[0].items] == [m.effect_ids[0] for m in messages]
+
+
+def test_the_clock_takes_a_batch_of_schedules(settings: Any, system: ActorSystem) -> None:
+    """What the directory passes on: each order's deadlines replace that order's, and a due one
+    fires at once (manual time), the others wait."""
+    from actors.clock import ClockActor
+    from actors.messages import SetManualTime
+    from actors.order_logic.model import Deadline, DeadlineKind, DeadlineReached
+
+    directory, clock = system.createActor(Recorder), system.createActor(ClockActor)
+    assert system.ask(clock, RuntimeConfig(settings, settings.database.url,
+                                           Peers(directory=directory)), 5)
+    assert system.ask(clock, SetManualTime(1_000), 5)
+    due = Deadline(DeadlineKind.PENDING_EXPIRY, 900)
+    replaced, later = (Deadline(DeadlineKind.PENDING_EXPIRY, at) for at in (1_500, 2_000))
+    system.tell(clock, ScheduleBatch((ScheduleDeadlines("order-a", (replaced,)),
+                                      ScheduleDeadlines("order-b", (due,)),
+                                      ScheduleDeadlines("order-a", (later,)))))
+    wait_until(lambda: _kept(system, directory), timeout=10)
+    assert [(m.order_id, m.event) for m in _kept(system, directory)] == [
+        ("order-b", DeadlineReached(due))]
+    assert system.ask(clock, SetManualTime(1_600), 5)  # order-a's first schedule was replaced
+    assert system.ask(clock, SetManualTime(2_000), 5)
+    wait_until(lambda: len(_kept(system, directory)) >= 2, timeout=10)
+    assert [(m.order_id, m.event) for m in _kept(system, directory)][1:] == [
+        ("order-a", DeadlineReached(later))]
