@@ -29,11 +29,13 @@ from adapters.nostr.adapter_messages import (
     Unsubscribe,
     Unsubscribed,
 )
+from adapters.nostr.unsigned import SignerFactory
 from storage import repository
 
 from .clock import ClockActor
 from .directory import OrderDirectoryActor
 from .intake import IntakeHandlerFactory
+from .intake_precheck import IntakePrecheck
 from .messages import (
     Announce,
     Peers,
@@ -166,6 +168,8 @@ class Daemon:
             owner=self.peers.outbox,
             inbound_handler_factory=IntakeHandlerFactory(
                 self.settings, self.settings.database.url, self.peers.directory),
+            precheck_factory=IntakePrecheck.from_settings(self.settings),
+            signer_factory=SignerFactory(self.settings.nostr.secret_key_hex()),
         )
         reply = self.system.ask(self.peers.nostr, start, ASK_TIMEOUT)
         if not isinstance(reply, NostrStarted):

@@ -8,6 +8,8 @@ the trade-index step are silent drops (counted, as the Rust daemon does);
 refusals after it are ``cant-do`` replies. Order-scoped actions become
 ``RouteToOrder`` for the directory; ``orders``, ``restore-session`` and
 ``last-trade-index`` are answered here from the database. It changes no order.
+The checks that need no database live in ``actors.intake_precheck`` (the Nostr
+adapter may have run them already in its check worker); the order above holds.
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ from typing import Any
 
 import peewee
 
-from adapters.nostr import transport
-from adapters.nostr.pow import pow_bits
 from adapters.nostr.protocol.codec import ParseError, verify_message
-from adapters.nostr.protocol.content import SignatureError, parse_content, verify_content
+from adapters.nostr.protocol.content import parse_content
 from adapters.nostr.protocol.enums import Action, CantDoReason, Transport, WrapperKey
 from adapters.nostr.protocol.payloads import (
     Ids,
@@ -36,6 +36,7 @@ from adapters.nostr.protocol.payloads import (
 )
 from storage import repository
 
+from .intake_precheck import Precheck, check_content, open_event
 from .messages import RouteBatch, RouteToOrder
 from .order_logic.model import ClientRequest, SendMessage
 from .order_logic.replies import cant_do
@@ -76,38 +77,46 @@ class Intake:
         self.transport = Transport(settings.mostro.transport)
         self.dropped: Counter[str] = Counter()
 
-    def handle(self, event: dict[str, Any], now: int) -> IntakeResult:
-        result = self._handle(event, now)
+    def handle(
+        self,
+        event: dict[str, Any],
+        now: int,
+        *,
+        verified: bool = False,
+        precheck: Precheck | None = None,
+    ) -> IntakeResult:
+        """Check and route one event. `verified`: the relay pool has checked its outer id and
+        signature (only the Nostr adapter says so). `precheck`: the pure checks' verdict,
+        already computed by the adapter's check worker (recomputed when absent)."""
+        result = self._handle(event, now, verified, precheck)
         if result.dropped:
             self.dropped[result.dropped] += 1
             log.debug("inbound event dropped", extra={"fields": {
                 "event_id": str(event.get("id", ""))[:16], "reason": result.dropped}})
         return result
 
-    def _handle(self, event: dict[str, Any], now: int) -> IntakeResult:
-        mostro = self._settings.mostro
-        event_id = event.get("id")
-        if not isinstance(event_id, str) or len(event_id) != 64:
-            return _drop("malformed-event")
-        if pow_bits(event_id) < mostro.pow:
-            return _drop("insufficient-pow")
-        opened = transport.unwrap_inbound(event, self._secret, self.transport.value, now)
-        if isinstance(opened, transport.TransportError):
-            return _drop(f"transport:{opened.reason.value}")
-        if not repository.record_seen_event(event_id, now):
+    def _handle(
+        self, event: dict[str, Any], now: int, verified: bool, pre: Precheck | None
+    ) -> IntakeResult:
+        if not isinstance(pre, Precheck) or pre.event_id != event.get("id"):
+            pre = open_event(event, self._secret, self.transport, self._settings.mostro.pow,
+                             now, verified=verified)
+        if pre.dropped:
+            return _drop(pre.dropped)
+        if not repository.record_seen_event(pre.event_id, now):
             return _drop("replayed-event")
-        if opened.created_at < now - FRESHNESS_SECONDS:
+        if pre.created_at < now - FRESHNESS_SECONDS:
             return _drop("stale")
-        content = parse_content(opened.plaintext, self.transport)
-        if isinstance(content, ParseError):
-            return _drop(f"parse:{content}")
-        identity = verify_content(content, opened.sender, opened.seal_pubkey)
-        if isinstance(identity, SignatureError):
-            return _drop(f"signature:{identity.reason}")
-        if identity != opened.sender and content.trade_sig is None:
-            return _drop("unsigned-with-identity")
+        pre = check_content(pre, self.transport)  # done already when the worker checked it
+        if pre.refused:
+            return _drop(pre.refused)
+        content = pre.content
+        if content is None:  # checked in the worker: the same text parses the same here
+            content = parse_content(pre.plaintext, self.transport)
+            if isinstance(content, ParseError):
+                return _drop(f"parse:{content}")
         message = content.message
-        request = ClientRequest(message, opened.sender, identity)
+        request = ClientRequest(message, pre.sender, pre.identity)
         if message.action in TRADE_INDEX_ACTIONS:
             refusal = self._check_trade_index(request)
             if refusal is not None:
@@ -269,7 +278,9 @@ class IntakeHandler:
     def _outputs(self, inbound: Any, now: int) -> list[Any]:
         from adapters.nostr.adapter_messages import Addressed, PublishEvent
 
-        result = self.intake.handle(inbound.event, now)
+        result = self.intake.handle(
+            inbound.event, now, verified=getattr(inbound, "verified", False),
+            precheck=getattr(inbound, "precheck", None))
         out: list[Any] = []
         if result.route is not None:
             out.append(Addressed(self.directory, result.route))

@@ -30,6 +30,7 @@ from adapters.nostr.adapter_messages import (
     PublishResult,
     PublishResults,
 )
+from adapters.nostr.unsigned import Unsigned
 from storage import models, open_database, repository
 
 from . import records_json, reputation
@@ -250,7 +251,7 @@ class OutboxActor(Actor):
         now = int(time.time())
         for effect_id, _order_id, effect in effects:
             try:
-                event = self._event_for(effect_id, effect, now)
+                event = self._unsigned_for(effect_id, effect, now)
             except Exception as err:  # a bad effect must not stop the others
                 log.exception("effect %s could not be sent", effect_id)
                 self._on_failed(effect_id, str(err), retryable=False)
@@ -265,9 +266,10 @@ class OutboxActor(Actor):
             self._publish(items)
             self._in_flight.update(item.effect_id for item in items)
 
-    def _event_for(self, effect_id: int | None, effect: Any, now: int) -> dict[str, Any] | None:
-        """The event a Nostr effect publishes; None for nothing to publish, a stale order or
-        dispute status included (actors/publication_order.py)."""
+    def _unsigned_for(self, effect_id: int | None, effect: Any, now: int) -> Unsigned | None:
+        """What a Nostr effect publishes, for the Nostr adapter to sign (beside the actors:
+        adapters/nostr/signing.py); None for nothing to publish, a stale order or dispute
+        status included (actors/publication_order.py)."""
         assert self._publisher is not None
         if self._publications.superseded(effect_id, effect):
             return None
@@ -275,7 +277,7 @@ class OutboxActor(Actor):
         if earlier:
             subject = effect.order.id if isinstance(effect, model.PublishOrder) else effect.dispute.id
             self._publisher.published_before(subject, earlier)
-        return self._publisher.event_for(effect, now)
+        return self._publisher.unsigned_for(effect, now)
 
     def _mark_done_many(self, effect_ids: list[int]) -> None:
         repository.mark_outbox_done_many(effect_ids)
@@ -302,7 +304,7 @@ class OutboxActor(Actor):
         peers = self._config.peers
         try:
             if isinstance(effect, _NOSTR_EFFECTS):
-                event = self._event_for(effect_id, effect, int(time.time()))
+                event = self._unsigned_for(effect_id, effect, int(time.time()))
                 if event is None:
                     self._mark_done(effect_id)
                     return

@@ -10,8 +10,12 @@ with `wakeupAfter` (on simpleSystemBase that only happens while the caller is in
 `ask`/`tell`/`listen`: `listen(timeout)` sleeps until the next wake-up and runs it, so a test or
 a replay driver must keep listening for relay traffic to arrive).
 
+With `StartNostr.precheck_factory`, the events of each pool loop iteration first go through a
+`CheckWorker` (one worker process, started at the first event): the pure checks run there, beside
+the actor, and each `InboundEvent` carries its result in `precheck`, in arrival order.
+
 It must not decrypt, parse Mostro messages or touch the database itself: that is the inbound
-handler's job (plugged in by `StartNostr.inbound_handler_factory`).
+handler's job (plugged in by `StartNostr.inbound_handler_factory`) and the check worker's.
 """
 
 from __future__ import annotations
@@ -50,12 +54,14 @@ from adapters.nostr.adapter_messages import (
     Unsubscribe,
     Unsubscribed,
 )
+from adapters.nostr.check_worker import CheckWorker
 from adapters.nostr.relay_pool import (
     PublishOutcome,
     RelayPool,
     RelayStatusChange,
     Subscription,
 )
+from adapters.nostr.signing import Signing
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +95,26 @@ def forward_inbound(inbound: InboundEvent) -> Iterable[Any]:
 
 
 class _Received:
-    """An event read by the pool thread, on its way to the actor thread."""
+    """An event read (and verified) by the pool thread, on its way to the actor thread."""
 
-    __slots__ = ("event", "relay_url", "received_at")
+    __slots__ = ("event", "relay_url", "received_at", "precheck")
 
     def __init__(self, event: dict[str, Any], relay_url: str, received_at: float) -> None:
         self.event = event
         self.relay_url = relay_url
         self.received_at = received_at
+        self.precheck: Any = None
+
+
+def _received(events: list[tuple[dict[str, Any], str]]) -> list[_Received]:
+    now = time.time()
+    return [_Received(event, url, now) for event, url in events]
+
+
+def _with_prechecks(pairs: list[tuple[_Received, Any]]) -> list[_Received]:
+    for received, precheck in pairs:
+        received.precheck = precheck
+    return [received for received, _ in pairs]
 
 
 class NostrAdapter(Actor):
@@ -108,6 +126,8 @@ class NostrAdapter(Actor):
         self._capabilities = dict(capabilities or {})
         self._bridge: ThreadBridge | None = None
         self._pool: RelayPool | None = None
+        self._checker: CheckWorker | None = None
+        self._signing: Signing | None = None
         self._owner: Any = None
         self._handler: InboundHandler = forward_inbound
         self._polling = False
@@ -128,8 +148,7 @@ class NostrAdapter(Actor):
         elif isinstance(message, PublishEvent):
             self._publish(message, sender)
         elif isinstance(message, PublishBatch):
-            for item in message.items:
-                self._publish(item, sender)
+            self._publish_many(message.items, sender)
         elif isinstance(message, Subscribe):
             if self._pool is None:
                 self.send(sender, NostrNotStarted(message))
@@ -160,9 +179,24 @@ class NostrAdapter(Actor):
             self._handler = message.inbound_handler_factory()
         seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
         bridge = ThreadBridge.for_actor(self._capabilities)
+        # every event read in one pool loop iteration crosses to the actor as one list; with a
+        # check worker, that list goes through the worker first (its results ride along)
+        checker = None
+        if message.precheck_factory is not None:
+            checker = CheckWorker(message.precheck_factory,
+                                  lambda pairs: bridge.put(_with_prechecks(pairs)),
+                                  role="intake-check")
+
+        def on_events(events: list[tuple[dict[str, Any], str]]) -> None:
+            if checker is None:
+                bridge.put(_received(events))
+            else:
+                checker.submit([(received, received.event) for received in _received(events)])
+
         pool = RelayPool(
             message.relays,
-            on_event=lambda event, url: bridge.put(_Received(event, url, time.time())),
+            on_event=None,
+            on_events=on_events,
             on_published=bridge.put,
             on_status=bridge.put,
             seen=seen,
@@ -171,13 +205,18 @@ class NostrAdapter(Actor):
         pool.start()
         for subscription in message.subscriptions:
             pool.subscribe(subscription)
-        self._bridge, self._pool = bridge, pool
+        if message.signer_factory is not None:
+            self._signing = Signing(message.signer_factory, pool, bridge.put)
+        self._bridge, self._pool, self._checker = bridge, pool, checker
         self._arm_poll()
         self.send(sender, NostrStarted(pool.urls))
 
     def _publish(self, message: PublishEvent, sender: Any) -> None:
         if self._pool is None:
             self.send(sender, NostrNotStarted(message))
+            return
+        if not isinstance(message.event, dict):
+            self._sign_and_publish([message])
             return
         try:
             self._pool.publish(message.event, token=message.effect_id)
@@ -187,15 +226,47 @@ class NostrAdapter(Actor):
                 PublishResult(message.effect_id, "", (), (("", str(exc)),), ()),
             )
 
+    def _publish_many(self, items: Iterable[PublishEvent], sender: Any) -> None:
+        """Publish several events with one wake-up of the pool's loop."""
+        items = tuple(items)
+        if self._pool is None:
+            for item in items:
+                self.send(sender, NostrNotStarted(item))
+            return
+        if any(not isinstance(item.event, dict) for item in items):
+            self._sign_and_publish([item for item in items if not isinstance(item.event, dict)])
+            items = tuple(item for item in items if isinstance(item.event, dict))
+            if not items:
+                return
+        try:
+            self._pool.publish_many((item.event, item.effect_id) for item in items)
+        except ValueError:  # one of them has no id: none went out; report it, send the rest
+            for item in items:
+                self._publish(item, sender)
+
+    def _sign_and_publish(self, items: list[PublishEvent]) -> None:
+        """Descriptions (`unsigned.Unsigned`) are signed off this thread, then published."""
+        if self._signing is None:
+            for item in items:  # the starter gave no signer: the sender's bug, reported back
+                self.send(self._owner, PublishResult(
+                    item.effect_id, "", (), (("", "this adapter has no signer"),), ()))
+            return
+        self._signing.publish([(item.event, item.effect_id) for item in items])
+
     def _stop(self) -> None:
-        pool, bridge = self._pool, self._bridge
+        pool, bridge, checker = self._pool, self._bridge, self._checker
         if pool is None or bridge is None:
             return
+        if self._signing is not None:
+            self._signing.stop()  # what was handed over is signed and handed to the pool
+            self._signing = None
         pool.stop()
+        if checker is not None:
+            checker.stop()  # the events the pool read before stopping come back first
         self._deliver()
         self._flush_results()
         bridge.close()
-        self._pool = self._bridge = None
+        self._pool = self._bridge = self._checker = None
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -206,8 +277,10 @@ class NostrAdapter(Actor):
             return
         received: list[InboundEvent] = []
         for item in self._bridge.drain():
-            if isinstance(item, _Received):
-                received.append(InboundEvent(item.event, item.relay_url, item.received_at))
+            if isinstance(item, list):  # events of one pool loop iteration, verified by the pool
+                received.extend(
+                    InboundEvent(r.event, r.relay_url, r.received_at, True, r.precheck)
+                    for r in item)
             elif isinstance(item, PublishOutcome):
                 self._results.append(PublishResult(
                     item.token, item.event_id, item.accepted_by, item.rejected, item.timed_out))
@@ -247,13 +320,16 @@ class NostrAdapter(Actor):
                     outgoing.extend(self._handler(inbound))
                 except Exception:  # noqa: BLE001 - one bad event must not take the adapter down
                     log.exception("inbound handler failed on event %s", inbound.event.get("id"))
+        replies: list[PublishEvent] = []
         for message in outgoing:
             if isinstance(message, Addressed):
                 self.send(message.to, message.message)
-            elif isinstance(message, PublishEvent) and self._pool is not None:
-                self._pool.publish(message.event, token=message.effect_id)
+            elif isinstance(message, PublishEvent):
+                replies.append(message)
             else:
                 self.send(self._owner, message)
+        if replies:
+            self._publish_many(replies, self._owner)
 
     def _arm_poll(self) -> None:
         if self._bridge is not None and not self._bridge.can_watch and not self._polling:

@@ -17,11 +17,19 @@ from adapters.nostr.relay_pool import PoolSettings, Subscription
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """The first copy of an event that matched one of the adapter's subscriptions."""
+    """The first copy of an event that matched one of the adapter's subscriptions.
+
+    `verified` is True only when the NostrAdapter built it for an event its relay pool
+    delivered: the pool checked the event's id and signature before de-duplicating it, so the
+    handler need not check them again. `precheck` is what the adapter's check worker computed
+    for the event (`StartNostr.precheck_factory`), or None (worker off or broken: compute it).
+    """
 
     event: dict[str, Any]
     relay_url: str
     received_at: float  # unix seconds, when the pool read it
+    verified: bool = False
+    precheck: Any = None
 
 
 # An inbound handler runs in the adapter's process on every new event, before anything goes to
@@ -33,6 +41,9 @@ class InboundEvent:
 InboundHandler = Callable[[InboundEvent], Iterable[Any]]
 InboundHandlerFactory = Callable[[], InboundHandler]
 SeenHookFactory = Callable[[], Callable[[str], bool]]
+# Builds, inside the adapter's check worker process, the pure per-event check whose result
+# rides on `InboundEvent.precheck`: check(event, now_unix_seconds) -> a small picklable value.
+PrecheckFactory = Callable[[], Callable[[dict[str, Any], int], Any]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,9 @@ class StartNostr:
     """Connect to `relays` and open `subscriptions`; results go to `owner` (None: the sender).
 
     The factories must be picklable (module-level callables or picklable objects) on the
-    multiprocess bases; they are called once in the adapter's process.
+    multiprocess bases; they are called once in the adapter's process, except
+    `precheck_factory`: with it, the adapter starts one check worker process at the first event
+    and the factory is called there (see `adapters.nostr.check_worker`).
     """
 
     relays: tuple[str, ...]
@@ -49,6 +62,10 @@ class StartNostr:
     inbound_handler_factory: InboundHandlerFactory | None = None
     seen_hook_factory: SeenHookFactory | None = None
     pool_settings: PoolSettings | None = None
+    precheck_factory: PrecheckFactory | None = None
+    # signs the `unsigned.Unsigned` descriptions `PublishEvent`s may carry: an
+    # `unsigned.SignerFactory`; the adapter signs in a sign worker process beside the actors
+    signer_factory: Any = None
 
 
 @dataclass(frozen=True)
@@ -76,9 +93,11 @@ class Subscribe:
 
 @dataclass(frozen=True)
 class PublishEvent:
-    """Publish a signed event to every relay; a PublishResult with `effect_id` follows."""
+    """Publish an event to every relay; a PublishResult with `effect_id` follows. `event` is
+    signed (a dict), or an `unsigned.Unsigned` description the adapter signs first (its
+    `StartNostr.signer_factory`), so the signing is not done on the sender's thread."""
 
-    event: dict[str, Any]
+    event: Any
     effect_id: Any
 
 

@@ -103,6 +103,10 @@ def backoff_delay(attempt: int, settings: PoolSettings, rng: random.Random) -> f
     return ceiling * (1.0 - settings.backoff_jitter * rng.random())
 
 
+def _event_message(event: Mapping[str, Any]) -> str:
+    return json.dumps(["EVENT", dict(event)], separators=(",", ":"), ensure_ascii=False)
+
+
 def verify_event(event: Any) -> bool:
     """True for a well-formed event whose id and signature are correct."""
     parsed = NostrEvent.from_dict(event)
@@ -155,6 +159,7 @@ class _RelayState:
 
 
 OnEvent = Callable[[dict[str, Any], str], None]
+OnEvents = Callable[[list[tuple[dict[str, Any], str]]], None]
 OnPublished = Callable[[PublishOutcome], None]
 OnStatus = Callable[[RelayStatusChange], None]
 SeenHook = Callable[[str], bool]
@@ -164,16 +169,19 @@ class RelayPool:
     """A set of relay connections with one background thread; see the module docstring.
 
     Callbacks, and the `seen` hook (asked once per new, valid event id: True means "handled
-    before", e.g. found in the seen-events table), run on the pool's thread.
+    before", e.g. found in the seen-events table), run on the pool's thread. With `on_events`
+    instead of `on_event`, the new events of one loop iteration arrive together, in the order
+    they were read, as `(event, relay url)` pairs (one hand-over per burst instead of one each).
     """
 
     def __init__(
         self,
         urls: Iterable[str],
-        on_event: OnEvent,
+        on_event: OnEvent | None,
         on_published: OnPublished,
         on_status: OnStatus | None = None,
         *,
+        on_events: OnEvents | None = None,
         seen: SeenHook | None = None,
         verify: Callable[[Any], bool] = verify_event,
         settings: PoolSettings | None = None,
@@ -181,7 +189,11 @@ class RelayPool:
         self.urls = tuple(dict.fromkeys(urls))
         if not self.urls:
             raise ValueError("a relay pool needs at least one relay url")
+        if (on_event is None) == (on_events is None):
+            raise ValueError("a relay pool needs exactly one of on_event and on_events")
         self._on_event = on_event
+        self._on_events = on_events
+        self._pending_events: list[tuple[dict[str, Any], str]] = []  # read, not yet handed over
         self._on_published = on_published
         self._on_status = on_status or (lambda change: None)
         self._seen_hook = seen
@@ -242,9 +254,22 @@ class RelayPool:
         event_id = event.get("id")
         if not isinstance(event_id, str):
             raise ValueError("publish needs a complete event with an id")
-        raw = json.dumps(["EVENT", dict(event)], separators=(",", ":"), ensure_ascii=False)
-        self._call(self._publish, event_id, raw, token)
+        self._call(self._publish, event_id, _event_message(event), token)
         return event_id
+
+    def publish_many(self, items: Iterable[tuple[Mapping[str, Any], Any]]) -> list[str]:
+        """`publish` for several `(event, token)` pairs with one wake-up of the pool's loop
+        (one `call_soon_threadsafe` instead of one per event); returns their ids in order.
+        Raises ValueError, publishing none of them, if any event has no id."""
+        entries: list[tuple[str, str, Any]] = []
+        for event, token in items:
+            event_id = event.get("id")
+            if not isinstance(event_id, str):
+                raise ValueError("publish needs a complete event with an id")
+            entries.append((event_id, _event_message(event), token))
+        if entries:
+            self._call(self._publish_all, entries)
+        return [event_id for event_id, _, _ in entries]
 
     def feed(self, url: str, text: str) -> None:
         """Handle `text` as if relay `url` had just sent it (benchmarks and tests only).
@@ -310,6 +335,7 @@ class RelayPool:
             stream = getattr(protocol, "stream", None)
             if stream is not None and not stream.closed():
                 stream.close()  # the relay did not answer in time: drop the socket
+        self._flush_events()  # events read before the stop still reach the consumer
         assert self._loop is not None
         self._loop.stop()
 
@@ -415,6 +441,10 @@ class RelayPool:
         for state in self._relays.values():
             self._send(state, raw)
 
+    def _publish_all(self, entries: list[tuple[str, str, Any]]) -> None:
+        for event_id, raw, token in entries:
+            self._publish(event_id, raw, token)
+
     def _publish(self, event_id: str, raw: str, token: Any) -> None:
         existing = self._publications.get(event_id)
         if existing is not None:  # the same event again while in flight: one more answer owed
@@ -509,7 +539,18 @@ class RelayPool:
             except Exception:  # noqa: BLE001 - a broken hook must not stop intake
                 log.exception("seen-hook failed for %s", event_id)
         self.stats["delivered"] += 1
-        self._emit(self._on_event, event, state.url)
+        if self._on_event is not None:
+            self._emit(self._on_event, event, state.url)
+            return
+        if not self._pending_events:  # handed over once this iteration's callbacks have run
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_events)
+        self._pending_events.append((event, state.url))
+
+    def _flush_events(self) -> None:
+        events, self._pending_events = self._pending_events, []
+        if events and self._on_events is not None:
+            self._emit(self._on_events, events)
 
     def _on_ok(self, state: _RelayState, event_id: Any, accepted: bool, reason: str) -> None:
         if not (isinstance(event_id, str) and len(event_id) == 64):

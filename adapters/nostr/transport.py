@@ -112,13 +112,22 @@ def _expiration(event: NostrEvent) -> int | None:
 
 
 def unwrap_inbound(
-    event: dict[str, Any] | NostrEvent, node_secret_hex: str, mode: Mode, now: int | None = None
+    event: dict[str, Any] | NostrEvent,
+    node_secret_hex: str,
+    mode: Mode,
+    now: int | None = None,
+    *,
+    verified: bool = False,
 ) -> Inbound | TransportError:
     """Verify and decrypt an event addressed to `node_secret_hex`'s key.
 
     Checks, in order: shape, kind for the mode, outer id + signature, NIP-40 expiration (when
     `now` is given), decryption, and for v1 the seal (kind 13, signature) and rumor (kind 1, id).
     Works for any recipient key, so clients use it for replies too (see `unwrap_reply`).
+
+    `verified=True` skips the outer id + signature check, and only that: for an event whose id
+    and signature the caller itself has just checked (the relay pool does, before de-duplication).
+    Anything else must leave it False.
     """
     kind = TRANSPORT_KIND.get(mode)
     if kind is None:
@@ -128,7 +137,7 @@ def unwrap_inbound(
         return TransportError(TransportReason.MALFORMED_EVENT, parsed.reason)
     if parsed.kind != kind:
         return TransportError(TransportReason.WRONG_KIND, f"kind {parsed.kind} in mode {mode}")
-    if not parsed.verify():
+    if not verified and not parsed.verify():
         return TransportError(TransportReason.BAD_EVENT_SIGNATURE)
     if now is not None:
         expires = _expiration(parsed)

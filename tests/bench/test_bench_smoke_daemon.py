@@ -54,9 +54,9 @@ def test_intake_throughput_answers_every_injected_request(base: str) -> None:
     assert case["crypto_limit_per_s"] > case["requests_per_s"] * case["ratio_to_crypto_limit"]
     assert not math.isnan(case["committed_s"]) and case["committed_s"] <= case["published_s"]
     assert INTAKE_PROCESS[base] in case["cpu"] and "sink-relay" in case["cpu"]
-    # the daemon's processes together, not one of them: 6 requests may cost one process less
-    # than the kernel's CPU tick (10 ms), read as 0
-    assert case["cpu_ms_per_request"]["daemon"] > 0
+    # a figure for the daemon's processes together, but not a positive one: 6 requests can
+    # cost the whole daemon less than the kernel's CPU tick (10 ms) between two samples
+    assert case["cpu_ms_per_request"]["daemon"] >= 0
     assert case["bottleneck"]["process"] in case["cpu"]
     label = base.replace("multiproc", "")
     assert f"nip44 inject {label}" in intake_throughput.format_report(report)

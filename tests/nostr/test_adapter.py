@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from thespian.actors import Actor, ActorExitRequest, ActorSystem
 
+from actors.intake_precheck import IntakePrecheck, Precheck
 from adapters.bridge import ThreadBridge
 from adapters.nostr.actor import (
     DIRECT_MESSAGE_KIND,
@@ -43,6 +47,7 @@ from adapters.nostr.adapter_messages import (
 )
 from adapters.nostr.keys import generate_keypair
 from adapters.nostr.relay_pool import PoolSettings
+from config.examples import example_settings
 
 FAST = PoolSettings(publish_timeout=2.0, backoff_initial=0.05, backoff_cap=0.5, connect_timeout=2.0)
 
@@ -188,6 +193,60 @@ class RouteTo:
         return handle
 
 
+@dataclass(frozen=True)
+class Prechecked:
+    """What `ReportPrecheck`'s handler saw of one event."""
+
+    event_id: str
+    pid: int
+    verified: bool
+    precheck_event_id: str | None  # None: no precheck came with the event
+
+
+def report_precheck_factory() -> Callable[[InboundEvent], Iterable[Any]]:
+    def handle(event: InboundEvent) -> Iterable[Any]:
+        precheck = event.precheck
+        checked = precheck.event_id if isinstance(precheck, Precheck) else None
+        return (Prechecked(event.event["id"], os.getpid(), event.verified, checked),)
+
+    return handle
+
+
+def check_worker_pids(parent: int) -> list[int]:
+    """The check worker processes whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if (ppid == parent and b"adapters.nostr.check_worker" in cmdline
+                and cmdline.rstrip(b"\0").endswith(b"intake-check")):
+            found.append(int(entry.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        time.sleep(0.01)
+    return value
+
+
+PRECHECK = IntakePrecheck.from_settings(example_settings(mostro={"transport": "nip44"}))
+
+
 def test_inbox_subscription_windows():
     node = generate_keypair().public_hex
     wraps = inbox_subscription(node, GIFT_WRAP_KIND)
@@ -250,6 +309,20 @@ def test_batch_publishes_every_item(asys, session_relay, make_event):
     for i, event in enumerate(events):
         assert inbox.wait_for(result_for(i)).event_id == event["id"]
         inbox.wait_for(inbound(event["id"]))
+
+
+def test_batch_with_an_incomplete_event_reports_it_and_publishes_the_rest(
+    asys, session_relay, make_event
+):
+    node = generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node)
+    inbox = Inbox(asys)
+    good = make_event(kind=14, tags=[["p", node]], content="good")
+    incomplete = {k: v for k, v in make_event(kind=14).items() if k != "id"}
+    asys.tell(adapter, PublishBatch((PublishEvent(incomplete, "bad"), PublishEvent(good, "ok"))))
+    refused = inbox.wait_for(result_for("bad"))
+    assert not refused.accepted and refused.rejected[0][0] == ""
+    assert inbox.wait_for(result_for("ok")).accepted
 
 
 def test_subscription_added_after_start(asys, session_relay, make_event):
@@ -378,6 +451,55 @@ def test_adapter_reconnects_and_delivers_what_was_queued(asys, relay_factory, ma
     assert len(inbox.of_type(InboundEvent)) == 1
 
 
+def test_check_worker_results_ride_on_inbound_events_in_order(asys, session_relay, make_event):
+    """With a precheck factory every event reaches the handler verified, with its worker
+    result, in the order read; after the worker is killed they keep coming, without one."""
+    node = generate_keypair().public_hex
+    assert check_worker_pids(os.getpid()) == []
+    adapter = start_adapter(asys, [session_relay.url], node, precheck_factory=PRECHECK,
+                            inbound_handler_factory=report_precheck_factory)
+    inbox = Inbox(asys)
+    assert check_worker_pids(os.getpid()) == []  # started at the first event, not before
+
+    def inject(count: int) -> list[str]:
+        events = [make_event(kind=14, tags=[["p", node]], content=str(uuid.uuid4()))
+                  for _ in range(count)]
+        texts = tuple(json.dumps(["EVENT", "mostro-inbox", e]) for e in events)
+        asys.tell(adapter, InjectRelayMessages(session_relay.url, texts))
+        return [e["id"] for e in events]
+
+    first = inject(5) + inject(5)
+    inbox.wait_for(lambda m: isinstance(m, Prechecked) and m.event_id == first[-1])
+    seen = inbox.of_type(Prechecked)
+    assert [m.event_id for m in seen] == first
+    assert all(m.verified and m.precheck_event_id == m.event_id for m in seen)
+
+    (worker,) = check_worker_pids(os.getpid())
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: gone(worker))
+    later = inject(4)
+    inbox.wait_for(lambda m: isinstance(m, Prechecked) and m.event_id == later[-1])
+    seen = inbox.of_type(Prechecked)
+    assert [m.event_id for m in seen] == first + later
+    assert all(m.verified and m.precheck_event_id is None for m in seen[len(first):])
+    assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
+    assert check_worker_pids(os.getpid()) == []
+
+
+def test_stopping_the_adapter_ends_its_check_worker(asys, session_relay, make_event):
+    node = generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node, precheck_factory=PRECHECK,
+                            inbound_handler_factory=report_precheck_factory)
+    inbox = Inbox(asys)
+    event = make_event(kind=14, tags=[["p", node]])
+    asys.tell(adapter, PublishEvent(event, effect_id="w"))
+    seen = inbox.wait_for(lambda m: isinstance(m, Prechecked))
+    assert seen.precheck_event_id == event["id"]
+    (worker,) = check_worker_pids(os.getpid())
+    assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
+    assert gone(worker)
+
+
 # --- multiprocess bases ------------------------------------------------------------------------
 
 
@@ -408,5 +530,25 @@ def test_adapter_on_multiproc_bases(base, session_relay, make_event, monkeypatch
         handled = inbox.wait_for(lambda m: isinstance(m, Handled))
         assert handled.event_id == event["id"] and handled.pid != os.getpid()
         system.tell(adapter, ActorExitRequest())
+    finally:
+        system.shutdown()
+
+
+@pytest.mark.multiproc
+def test_check_worker_dies_with_an_adapter_killed_by_sigkill(session_relay, make_event):
+    system = ActorSystem("multiprocQueueBase", {"Admin Port": free_port()},
+                         transientUnique=True)
+    try:
+        node = generate_keypair().public_hex
+        adapter = start_adapter(system, [session_relay.url], node, precheck_factory=PRECHECK,
+                                inbound_handler_factory=report_precheck_factory)
+        inbox = Inbox(system)
+        event = make_event(kind=14, tags=[["p", node]])
+        system.tell(adapter, PublishEvent(event, effect_id="k"))
+        seen = inbox.wait_for(lambda m: isinstance(m, Prechecked))
+        assert seen.precheck_event_id == event["id"] and seen.pid != os.getpid()
+        (worker,) = check_worker_pids(seen.pid)
+        os.kill(seen.pid, signal.SIGKILL)  # no ActorExitRequest, no atexit: only EOF
+        wait_until(lambda: gone(worker))
     finally:
         system.shutdown()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 
 import storage
 from actors.intake import Intake, IntakeResult
+from actors.intake_precheck import IntakePrecheck
 from adapters.nostr import keys, nip59, transport
 from adapters.nostr.keys import KeyPair, generate_keypair
 from adapters.nostr.pow import pow_bits
@@ -36,6 +38,7 @@ from adapters.nostr.protocol.payloads import (
     SmallOrder,
     TextMessage,
 )
+from adapters.nostr.relay_pool import verify_event
 from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
 from storage import repository
 
@@ -212,19 +215,37 @@ RECIPES: dict[str, Recipe] = {
 }
 
 TABLE = [
-    pytest.param(case, mode, id=f"{case['id']}-{mode}")
-    for case in CASES for mode in case["transports"]
+    pytest.param(case, mode, path, id=f"{case['id']}-{mode}-{path}")
+    for case in CASES for mode in case["transports"] for path in ("inline", "worker")
 ]
 
 
-@pytest.mark.parametrize(("case", "mode"), TABLE)
-def test_intake_table(database: Any, case: dict[str, Any], mode: str) -> None:
+def _handle_as_the_adapter(mode: str, event: dict[str, Any], now: int) -> IntakeResult | None:
+    """The Nostr adapter's path: the relay pool verifies the event (None: the pool drops it),
+    the check worker's precheck crosses a process boundary (pickled), the intake uses it."""
+    if not verify_event(event):
+        return None
+    settings = example_settings(mostro={"transport": mode})
+    check = pickle.loads(pickle.dumps(IntakePrecheck.from_settings(settings)))()
+    precheck = pickle.loads(pickle.dumps(check(event, now)))
+    return Intake(settings).handle(event, now, verified=True, precheck=precheck)
+
+
+@pytest.mark.parametrize(("case", "mode", "path"), TABLE)
+def test_intake_table(database: Any, case: dict[str, Any], mode: str, path: str) -> None:
     now = int(time.time())
     client = _client(mode)
     case = {**case, "order_id": str(uuid.uuid4())}
     event = RECIPES[case["recipe"]](client, case, now)
-    result = _intake(mode).handle(event, now)
     expect = case["expect"]
+    if path == "inline":
+        result = _intake(mode).handle(event, now)
+    else:
+        adapter_result = _handle_as_the_adapter(mode, event, now)
+        if adapter_result is None:  # the pool drops what the intake drops for its outer sig
+            assert expect == {"dropped": "transport:bad_event_signature"}
+            return
+        result = adapter_result
     if "dropped" in expect:
         assert result.dropped == expect["dropped"], result
     if "dropped_prefix" in expect:

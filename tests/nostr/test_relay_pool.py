@@ -391,3 +391,87 @@ def test_hung_relay_is_detected_by_pings_and_reconnected(relay, pools, recorder,
     event = make_event()
     pool.publish(event)
     assert wait_until(lambda: recorder.outcome_for(event["id"])).accepted_by == (relay.url,)
+
+
+# --- batches: events of one loop iteration, publications with one wake-up ---------------------
+
+
+class BatchRecorder:
+    """`on_events` calls, each as the list of event ids it carried."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, events: list[tuple[dict, str]]) -> None:
+        with self.lock:
+            self.batches.append([event["id"] for event, _ in events])
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [event_id for batch in self.batches for event_id in batch]
+
+
+def test_events_fed_together_reach_on_events_in_one_call_in_order(
+    session_relay, pools, recorder, make_event
+):
+    node = generate_keypair().public_hex
+    batches = BatchRecorder()
+    pool = RelayPool([session_relay.url], None, recorder.on_published, recorder.on_status,
+                     on_events=batches, settings=FAST)
+    pools.append(pool)
+    pool.start()
+    pool.subscribe(inbox(node))
+    events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(6)]
+    duplicate = json.dumps(["EVENT", "inbox", events[0]])
+    gate = threading.Event()
+    assert pool._loop is not None
+    pool._loop.call_soon_threadsafe(gate.wait, 10)  # hold the loop while the feeds queue up
+    for text in [json.dumps(["EVENT", "inbox", e]) for e in events] + [duplicate]:
+        pool.feed(session_relay.url, text)
+    gate.set()  # the loop's next iteration reads all seven
+    wait_until(lambda: len(batches.ids()) == 6)
+    assert batches.batches == [[e["id"] for e in events]]
+    assert recorder.events == []
+
+
+def test_a_pool_needs_exactly_one_event_callback(recorder):
+    with pytest.raises(ValueError):
+        RelayPool(["ws://127.0.0.1:1"], None, recorder.on_published)
+    with pytest.raises(ValueError):
+        RelayPool(["ws://127.0.0.1:1"], recorder.on_event, recorder.on_published,
+                  on_events=lambda events: None)
+
+
+def test_publish_many_sends_every_event_with_one_wake_up(
+    session_relay, pools, recorder, make_event, monkeypatch
+):
+    pool = start_pool(pools, recorder, [session_relay.url])
+    wait_until(lambda: pool.connected_relays() == {session_relay.url})
+    events = [make_event(kind=1, content=f"many {i}") for i in range(5)]
+    wake_ups = []
+    loop = pool._loop
+    assert loop is not None
+    original = loop.call_soon_threadsafe
+    monkeypatch.setattr(loop, "call_soon_threadsafe",
+                        lambda *args: (wake_ups.append(args[0]), original(*args))[1])
+    ids = pool.publish_many((event, f"token-{i}") for i, event in enumerate(events))
+    assert ids == [event["id"] for event in events]
+    assert len(wake_ups) == 1
+    for i, event in enumerate(events):
+        outcome = wait_until(lambda event=event: recorder.outcome_for(event["id"]))
+        assert outcome.accepted and outcome.token == f"token-{i}"
+
+
+def test_publish_many_refuses_the_whole_batch_for_an_event_without_id(
+    session_relay, pools, recorder, make_event
+):
+    pool = start_pool(pools, recorder, [session_relay.url])
+    good = make_event(kind=1, content="never sent")
+    incomplete = {k: v for k, v in make_event(kind=1).items() if k != "id"}
+    with pytest.raises(ValueError):
+        pool.publish_many([(good, 1), (incomplete, 2)])
+    marker = make_event(kind=1, content="marker")
+    pool.publish(marker, token="marker")
+    wait_until(lambda: recorder.outcome_for(marker["id"]))
+    assert recorder.outcome_for(good["id"]) is None
