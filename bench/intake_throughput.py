@@ -35,7 +35,7 @@ from bench import common, crypto_limit, harness
 from bench import mostro_requests as mr
 
 BENCHMARK_NAME = "intake_throughput"
-DEFAULT_REQUESTS = 600
+DEFAULT_REQUESTS = 1200  # at 600 a simpleSystemBase case lasted about a second: start and tail weighed
 # chunks of `--window` requests unanswered at a time: enough that the daemon never waits for
 # the benchmark's 50-ms polls between chunks (with two it sat idle a third of the time)
 DEFAULT_IN_FLIGHT = 4
