@@ -10,6 +10,7 @@ User input can never crash it: a failing decision is logged and skipped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -129,6 +130,9 @@ class OrderProcessor:
         return ids, changed
 
 
+_LOADED_IN = os.getpid()  # a process forked after this import has another pid
+
+
 class OrderActor(Actor):
     @staticmethod
     def actorSystemCapabilityCheck(capabilities: dict, requirements: dict | None) -> bool:  # noqa: N802
@@ -137,6 +141,13 @@ class OrderActor(Actor):
 
     def __init__(self) -> None:
         super().__init__()
+        if os.getpid() != _LOADED_IN:
+            # A fork of the directory's process (a multiprocess base): what it inherited stays
+            # shared only while nothing writes to it, and the cyclic collector writes to every
+            # object it tracks. Frozen, they are never scanned here (benchmark (4): 11.7 -> 9.0
+            # MB of PSS per live order actor). Not in a process that runs other actors too
+            # (simpleSystemBase): frozen objects that later become garbage are never freed.
+            gc.freeze()
         self._processor: OrderProcessor | None = None
         # the order's state is read on its first event, not on activation: a brand-new
         # order's first event tells that there is nothing to read
