@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +47,7 @@ from adapters.nostr.adapter_messages import (
 from adapters.nostr.keys import generate_keypair
 from adapters.nostr.relay_pool import PoolSettings
 from config.examples import example_settings
+from tests.fixtures.processes import check_worker_pids, gone
 
 FAST = PoolSettings(publish_timeout=2.0, backoff_initial=0.05, backoff_cap=0.5, connect_timeout=2.0)
 
@@ -210,30 +210,6 @@ def report_precheck_factory() -> Callable[[InboundEvent], Iterable[Any]]:
         return (Prechecked(event.event["id"], os.getpid(), event.verified, checked),)
 
     return handle
-
-
-def check_worker_pids(parent: int) -> list[int]:
-    """The check worker processes whose parent is `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if (ppid == parent and b"adapters.nostr.check_worker" in cmdline
-                and cmdline.rstrip(b"\0").endswith(b"intake-check")):
-            found.append(int(entry.name))
-    return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
-    except OSError:
-        return True
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
