@@ -47,6 +47,7 @@ from adapters.nostr.adapter_messages import (
 from adapters.nostr.keys import generate_keypair
 from adapters.nostr.relay_pool import PoolSettings
 from config.examples import example_settings
+from tests.conftest import wait_until
 from tests.fixtures.processes import check_worker_pids, gone
 
 FAST = PoolSettings(publish_timeout=2.0, backoff_initial=0.05, backoff_cap=0.5, connect_timeout=2.0)
@@ -210,14 +211,6 @@ def report_precheck_factory() -> Callable[[InboundEvent], Iterable[Any]]:
         return (Prechecked(event.event["id"], os.getpid(), event.verified, checked),)
 
     return handle
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
-        time.sleep(0.01)
-    return value
 
 
 PRECHECK = IntakePrecheck.from_settings(example_settings(mostro={"transport": "nip44"}))

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +30,11 @@ from adapters.nostr.protocol.content import build_content
 from adapters.nostr.protocol.enums import Action, Transport
 from adapters.nostr.protocol.payloads import Message
 from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
+from tests.conftest import wait_until
+from tests.fixtures.processes import gone
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 20.0
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
 
 
 def request(now: int) -> dict[str, Any]:
@@ -95,7 +79,7 @@ def worker(collector: Collector) -> Iterator[CheckWorker]:
     pid = checker.pid
     checker.stop()
     if pid is not None:
-        wait_until(lambda: process_gone(pid), what="the worker to exit on stop")
+        wait_until(lambda: gone(pid), WAIT, "the worker to exit on stop")
 
 
 def test_starts_at_the_first_batch_and_keeps_order_across_batches(worker, collector) -> None:
@@ -104,7 +88,7 @@ def test_starts_at_the_first_batch_and_keeps_order_across_batches(worker, collec
     events = [request(now) for _ in range(12)]
     for first in range(0, 12, 4):  # three batches, submitted back to back
         worker.submit([(event["id"], event) for event in events[first:first + 4]])
-    wait_until(lambda: collector.count() == 12, what="12 results")
+    wait_until(lambda: collector.count() == 12, WAIT, "12 results")
     assert worker.pid is not None and not worker.failed
     assert [key for key, _ in collector.pairs] == [event["id"] for event in events]
     for (key, result), event in zip(collector.pairs, events, strict=True):
@@ -119,7 +103,7 @@ def test_a_bad_event_gets_its_verdict_not_an_error(worker, collector, make_event
     now = int(time.time())
     good, foreign = request(now), make_event(kind=1)
     worker.submit([("good", good), ("foreign", foreign), ("junk", {"id": 5})])
-    wait_until(lambda: collector.count() == 3)
+    wait_until(lambda: collector.count() == 3, WAIT)
     verdicts = dict(collector.pairs)
     assert verdicts["good"].dropped is None
     assert verdicts["foreign"].dropped == "transport:wrong_kind"
@@ -129,16 +113,16 @@ def test_a_bad_event_gets_its_verdict_not_an_error(worker, collector, make_event
 def test_a_killed_worker_falls_back_to_none_logged_once(worker, collector, caplog) -> None:
     now = int(time.time())
     worker.submit([("first", request(now))])
-    wait_until(lambda: collector.count() == 1)
+    wait_until(lambda: collector.count() == 1, WAIT)
     pid = worker.pid
     assert pid is not None and isinstance(collector.pairs[0][1], Precheck)
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: process_gone(pid), what="the worker to die")
+    wait_until(lambda: gone(pid), WAIT, "the worker to die")
     with caplog.at_level(logging.ERROR, logger="adapters.nostr.check_worker"):
         worker.submit([("second", request(now)), ("third", request(now))])
-        wait_until(lambda: collector.count() == 3, what="the batch after the kill")
+        wait_until(lambda: collector.count() == 3, WAIT, "the batch after the kill")
         worker.submit([("fourth", request(now))])
-        wait_until(lambda: collector.count() == 4, what="a later batch")
+        wait_until(lambda: collector.count() == 4, WAIT, "a later batch")
     assert [key for key, _ in collector.pairs] == ["first", "second", "third", "fourth"]
     assert [result for _, result in collector.pairs[1:]] == [None, None, None]
     assert worker.failed and worker.pid is None
@@ -163,15 +147,14 @@ def test_stop_without_events_spawns_nothing(collector) -> None:
 
 
 PARENT = """
-import sys, time
+import sys, threading
 from adapters.nostr.check_worker import CheckWorker
 from actors.intake_precheck import IntakePrecheck
 from config.examples import example_settings
-done = []
-worker = CheckWorker(IntakePrecheck.from_settings(example_settings()), done.extend)
+done = threading.Event()
+worker = CheckWorker(IntakePrecheck.from_settings(example_settings()), lambda pairs: done.set())
 worker.submit([(1, {"id": "x"})])
-while not done:
-    time.sleep(0.01)
+done.wait(60)
 print(worker.pid, flush=True)
 sys.stdin.read()  # until killed
 """
@@ -184,10 +167,10 @@ def test_the_worker_does_not_outlive_a_parent_killed_with_sigkill() -> None:
     try:
         line = parent.stdout.readline() if parent.stdout else ""
         worker_pid = int(line)
-        assert not process_gone(worker_pid)
+        assert not gone(worker_pid)
         parent.kill()  # SIGKILL: no stop(), no atexit, only the socket's EOF
         parent.wait(WAIT)
-        wait_until(lambda: process_gone(worker_pid), what="the orphaned worker to exit")
+        wait_until(lambda: gone(worker_pid), WAIT, "the orphaned worker to exit")
     finally:
         if parent.poll() is None:
             parent.kill()
