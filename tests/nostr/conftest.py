@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import storage
 from adapters.nostr.keys import KeyPair, generate_keypair
 from adapters.nostr.nostr_event import NostrEvent
 from tests.fixtures.relay import relay, relay_factory, session_relay  # noqa: F401
@@ -81,3 +83,13 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite database file for the test, by URL."""
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    db = storage.open_database(url)
+    storage.migrate(db)
+    yield url
+    db.close()

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import storage
 from actors import intake as intake_module
 from actors.intake import IntakeHandlerFactory
 from actors.messages import RouteBatch, RouteToOrder
@@ -30,15 +27,6 @@ from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
 from storage import models
 
 DIRECTORY = "directory-address"  # any picklable address: the handler only wraps it
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path}/db.sqlite"
-    db = storage.open_database(url)
-    storage.migrate(db)
-    yield url
-    db.close()
 
 
 def take_sell(order_id: str, now: int) -> dict[str, Any]:

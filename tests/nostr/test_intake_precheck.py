@@ -12,13 +12,10 @@ from __future__ import annotations
 import pickle
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import storage
 from actors.intake import Intake, IntakeHandlerFactory, IntakeResult
 from actors.intake_precheck import IntakePrecheck, Precheck
 from adapters.nostr import transport
@@ -30,15 +27,6 @@ from adapters.nostr.protocol.payloads import Message
 from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
 
 SETTINGS = example_settings(mostro={"transport": "nip44"})
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path}/db.sqlite"
-    db = storage.open_database(url)
-    storage.migrate(db)
-    yield url
-    db.close()
 
 
 def take_sell(now: int, plaintext: str | None = None) -> dict[str, Any]:
