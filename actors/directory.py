@@ -198,7 +198,7 @@ class OrderDirectoryActor(Actor):
         self._route(RouteToOrder(order_id, msg.event, msg.now))
 
     def _exists(self, order_id: str) -> bool:
-        return repository.find_order(order_id) is not None
+        return repository.order_exists(order_id)
 
     def _deliver(self, msg: RouteToOrder, new: bool) -> None:
         live = self._live.get(msg.order_id)
@@ -267,12 +267,16 @@ class OrderDirectoryActor(Actor):
         excess = len(self._live) - self._cap()
         if excess <= 0:
             return
-        for order_id, live in list(self._live.items()):
-            if excess <= 0:
-                break
+        # oldest first; collected before passivating (which edits `_live`) without copying
+        # the whole map, which this runs for every routed event once the cap is reached
+        idle: list[str] = []
+        for order_id, live in self._live.items():
             if live.in_flight == 0:
-                self._passivate(order_id)
-                excess -= 1
+                idle.append(order_id)
+                if len(idle) == excess:
+                    break
+        for order_id in idle:
+            self._passivate(order_id)
 
     def _sweep_idle(self) -> None:
         limit = time.monotonic() - self._idle_seconds()
