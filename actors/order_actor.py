@@ -21,7 +21,7 @@ import peewee
 from thespian.actors import Actor, WakeupMessage
 
 from adapters.nostr.protocol.enums import Action
-from storage import models, open_database
+from storage import commit_group, models, open_database
 
 from . import order_store, records_json
 from .messages import (
@@ -159,6 +159,8 @@ class OrderActor(Actor):
         # events waiting for the database (locked, full, I/O error), oldest first
         self._waiting: list[tuple[RouteToOrder, object]] = []
         self._retry_delay = STORAGE_RETRY_MIN_SECONDS
+        # decisions in the thread's open commit group, not answered yet (storage.commit_group)
+        self._uncommitted = 0
 
     def receiveMessage(self, msg: object, sender: object) -> None:
         if isinstance(msg, ActivateOrder):
@@ -201,8 +203,11 @@ class OrderActor(Actor):
             processor = self._processor = OrderProcessor(
                 activation.order_id, activation.config,
                 new=first_of_new_order(activation.order_id, msg))
-        peers = processor.config.peers
+        group = commit_group.current()
+        before = processor.state
         try:
+            if group is not None:
+                group.open()  # this decision's transaction nests in the group's
             if msg.redelivered and already_journaled(processor.order_id, msg.event):
                 # the actor that died had committed it: deciding it again could answer a
                 # client twice. It may have died before dispatching, so the order's undone
@@ -218,19 +223,50 @@ class OrderActor(Actor):
             # Storage trouble (locked by another process, disk full, I/O): nothing was
             # committed, so the same event is decided again later. Skipping it would lose an
             # LND event for good (each invoice state is delivered once).
-            log.error("order %s: cannot store the decision for %s (%s); retrying in %.1f s",
-                      processor.order_id, type(msg.event).__name__, error, self._retry_delay)
-            self._waiting.append((msg, sender))
-            self.wakeupAfter(timedelta(seconds=self._retry_delay), payload=_STORAGE_RETRY)
-            self._retry_delay = min(self._retry_delay * 2, STORAGE_RETRY_MAX_SECONDS)
+            self._wait_for_storage(msg, sender, error)
             return
         except Exception:
             log.exception("order %s: decision for %s failed; event skipped",
                           processor.order_id, type(msg.event).__name__)
             ids, changed = [], []
+        effects, state = processor.last_effects, processor.state
+        if group is None or not (ids or changed or self._uncommitted):
+            self._after_commit(msg, sender, ids, changed, effects, state)
+            return
+        # answered once the group commits; an event that changed nothing waits too, behind
+        # this actor's earlier ones, so the directory hears of them in mailbox order
+        self._uncommitted += 1
+
+        def committed() -> None:
+            self._uncommitted -= 1
+            self._after_commit(msg, sender, ids, changed, effects, state)
+
+        def failed(error: Exception) -> None:
+            self._uncommitted -= 1
+            if not self._waiting:  # this actor's oldest event of the group: back to before it
+                processor.state = before
+            self._wait_for_storage(msg, sender, error)
+
+        group.join(committed, failed)
+
+    def _wait_for_storage(self, msg: RouteToOrder, sender: object, error: Exception) -> None:
+        log.error("order %s: cannot store the decision for %s (%s); retrying in %.1f s",
+                  msg.order_id, type(msg.event).__name__, error, self._retry_delay)
+        self._waiting.append((msg, sender))
+        if len(self._waiting) == 1:
+            self.wakeupAfter(timedelta(seconds=self._retry_delay), payload=_STORAGE_RETRY)
+            self._retry_delay = min(self._retry_delay * 2, STORAGE_RETRY_MAX_SECONDS)
+
+    def _after_commit(self, msg: RouteToOrder, sender: object, ids: list[int],
+                      changed: list[OrderState], effects: tuple[Any, ...],
+                      state: OrderState | None) -> None:
+        """Hand the committed decision's effects to the outbox, its deadlines to the clock and
+        tell the directory (or, activated by the directory, all of it to the directory)."""
+        processor = self._processor
+        assert processor is not None
+        peers = processor.config.peers
         dispatch = None
         if ids and peers.outbox is not None:
-            effects = processor.last_effects
             dispatch = DispatchEffects(
                 tuple(ids), effects if len(effects) == len(ids) else (), processor.order_id)
             if not self._dispatch_via_directory:
@@ -242,17 +278,16 @@ class OrderActor(Actor):
             # schedule: after either, the schedule goes out whatever was sent before.
             if msg.redelivered or isinstance(msg.event, DeadlineReached):
                 self._sent_deadlines.clear()
-            for state in changed:
-                deadlines = tuple(deadlines_of(state, processor.config.settings))
-                if self._sent_deadlines.get(state.order.id) == deadlines:
+            for changed_state in changed:
+                deadlines = tuple(deadlines_of(changed_state, processor.config.settings))
+                if self._sent_deadlines.get(changed_state.order.id) == deadlines:
                     continue
-                self._sent_deadlines[state.order.id] = deadlines
-                schedules.append(ScheduleDeadlines(state.order.id, deadlines))
+                self._sent_deadlines[changed_state.order.id] = deadlines
+                schedules.append(ScheduleDeadlines(changed_state.order.id, deadlines))
             if not self._dispatch_via_directory:
                 for schedule in schedules:
                     self.send(peers.clock, schedule)
                 schedules = []
-        state = processor.state
         status = str(state.order.status) if state else None
         # No order (a refused new-order): nothing to keep alive for.
         finished = status is None or status in TERMINAL_STATUSES

@@ -39,7 +39,8 @@ front (`list.pop(0)`, linear in the backlog), re-checks every wake-up timer, and
 exits finds it among its parent's children by `ActorAddress.__eq__` one by one (the
 directory has up to `live_order_actor_cap` children). `fast_simple_base` makes the pending
 list a deque, skips the timer check until the earliest wake-up is due, and keys children by
-address: about a tenth of that base's CPU per request in benchmark (2).
+address: about a tenth of that base's CPU per request in benchmark (2). Its loop also marks
+the thread as batching for `storage.commit_group` and tells it of each delivery.
 
 Every base: thespian creates each actor through `withPossibleInitArgs.create`, which asks
 `inspect.signature` for the class's `__init__` parameters every time (3 % of the actors' thread
@@ -206,6 +207,8 @@ def fast_simple_base() -> None:
     from thespian.system import simpleSystemBase as simple
     from thespian.system import timing
 
+    from storage import commit_group
+
     base = simple.ActorSystemBase
     if getattr(base._realizeWakeups, "_mostro_compat", False):
         return
@@ -243,7 +246,12 @@ def fast_simple_base() -> None:
     def run_sends(self: Any, timeout: Any = None, stop_on_available: Any = False) -> None:
         """thespian's loop, but a slice that ends before the next wake-up is slept through:
         thespian returned at once, so a caller listening in a loop (the supervisor's pump,
-        the benchmarks') spun, holding the GIL from the relay and LND threads."""
+        the benchmarks') spun, holding the GIL from the relay and LND threads. The decisions
+        made while messages keep coming are committed together (`storage.commit_group`)."""
+        with commit_group.batching():
+            run_sends_batching(self, timeout, stop_on_available)
+
+    def run_sends_batching(self: Any, timeout: Any, stop_on_available: Any) -> None:
         end = None if timeout is None else time.perf_counter() + timing.timePeriodSeconds(timeout)
         sent = 0
         while end is None or time.perf_counter() < end:
@@ -255,6 +263,7 @@ def fast_simple_base() -> None:
                 with self._private_lock:  # held while the actor runs, as thespian does
                     if self._pendingSends:
                         self._runSingleSend(self._pendingSends.popleft())
+                commit_group.delivered(more=bool(self._pendingSends))
                 if stop_on_available and any(
                         not simple.isInternalActorSystemMessage(response)
                         for response in getattr(stop_on_available.instance, "responses", ())):

@@ -1,0 +1,141 @@
+"""Group commit with real order actors (simpleSystemBase, a real migrated SQLite file): the
+decisions of one burst share a COMMIT, and each order's effects reach the outbox only after its
+rows are committed (another connection already sees them); when the group's COMMIT fails,
+nothing is lost or answered twice: every order decides its event again and is answered once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import peewee
+import pytest
+from thespian.actors import Actor, ActorSystem
+
+import storage
+from actors.directory import OrderDirectoryActor
+from actors.messages import (
+    DispatchBatch,
+    DispatchEffects,
+    Peers,
+    RouteBatch,
+    RouteToOrder,
+    RuntimeConfig,
+)
+from storage import commit_group, models
+from storage.fixed_sql import execute
+from tests.conftest import wait_until
+
+from .conftest import load_data
+from .journal_kit import REQUEST_ORDER_ID, _request
+
+ORDERS = 5
+
+
+class CommittedOutbox(Actor):
+    """Stands in for the outbox: for each dispatch, whether another connection to the database
+    already sees its outbox rows (i.e. they were committed before the dispatch was sent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observer: peewee.Database | None = None
+        self.seen: list[tuple[str, bool]] = []
+
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
+        if isinstance(msg, tuple) and msg[0] == "observe":
+            self.observer = storage.connect_database(msg[1])
+        elif msg == "list":
+            self.send(sender, list(self.seen))
+        elif isinstance(msg, DispatchBatch | DispatchEffects):
+            for dispatch in getattr(msg, "dispatches", (msg,)):
+                ids = list(dispatch.effect_ids)
+                marks = ", ".join("?" * len(ids))
+                assert self.observer is not None
+                found = self.observer.execute_sql(
+                    f'SELECT count(*) FROM "outbox" WHERE "id" IN ({marks})', ids).fetchone()[0]
+                self.seen.append((dispatch.order_id, found == len(ids)))
+
+
+class Starter(Actor):
+    """Sends a burst in one handler, so its messages are delivered back to back (one group);
+    with "sabotage" first, it opens the group and writes a row whose reference is checked only
+    at COMMIT, which therefore fails."""
+
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
+        if isinstance(msg, tuple) and msg[0] == "burst":
+            _, directory, batch, sabotage = msg
+            if sabotage:
+                group = commit_group.current()
+                assert group is not None  # the simple base's loop batches
+                group.open()
+                execute('INSERT INTO "dangling" ("order_id") VALUES (?)', ("no-such-order",))
+            self.send(directory, batch)
+
+
+@pytest.fixture
+def system() -> Iterator[ActorSystem]:
+    system = ActorSystem("simpleSystemBase", transientUnique=True)
+    try:
+        yield system
+    finally:
+        system.shutdown()
+
+
+def _burst(settings: Any, system: ActorSystem) -> tuple[Any, Any, RouteBatch]:
+    # the base whose loop batches: the directory passes dispatches on at once (a multiprocess
+    # base's settings would have it hold them for a while, hiding an early dispatch)
+    settings = dataclasses.replace(
+        settings, actors=dataclasses.replace(settings.actors, base="simpleSystemBase"))
+    script = load_data("sell_trade.json")
+    now = script["start"]
+    first = _request(script["steps"][0], script, REQUEST_ORDER_ID, now)
+    requests = [dataclasses.replace(first, message=dataclasses.replace(
+        first.message, trade_index=index + 1)) for index in range(ORDERS)]
+    outbox = system.createActor(CommittedOutbox)
+    system.tell(outbox, ("observe", settings.database.url))
+    directory = system.createActor(OrderDirectoryActor)
+    peers = Peers(directory=directory, outbox=outbox)
+    assert system.ask(directory, RuntimeConfig(settings, settings.database.url, peers), 5)
+    return outbox, directory, RouteBatch(tuple(RouteToOrder("", r, now) for r in requests))
+
+
+def _stored_orders() -> int:
+    return models.Order.select().count()
+
+
+def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
+        db: Any, settings: Any, system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox, directory, batch = _burst(settings, system)
+    commits: list[int] = []
+    real_commit = db.commit
+    monkeypatch.setattr(db, "commit", lambda: commits.append(_stored_orders()) or real_commit())
+
+    system.tell(system.createActor(Starter), ("burst", directory, batch, False))
+    wait_until(lambda: len(system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
+    seen = system.ask(outbox, "list", 5)
+    assert len({order_id for order_id, _ in seen}) == ORDERS
+    assert all(committed for _, committed in seen)
+    assert commits[0] == ORDERS  # the first COMMIT held every order of the burst
+    assert len(commits) < ORDERS
+
+
+def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
+        db: Any, settings: Any, system: ActorSystem) -> None:
+    from tests.storage.test_commit_group import DEFERRED_REFERENCE
+
+    execute(DEFERRED_REFERENCE)
+    outbox, directory, batch = _burst(settings, system)
+
+    system.tell(system.createActor(Starter), ("burst", directory, batch, True))
+    assert _stored_orders() == 0  # the group's COMMIT failed: nothing of it is stored
+    assert system.ask(outbox, "list", 5) == []  # and nothing was dispatched
+    # each order actor decides its event again after its storage retry delay
+    wait_until(lambda: len(system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
+    seen = system.ask(outbox, "list", 5)
+    assert len({order_id for order_id, _ in seen}) == ORDERS  # each order answered once
+    assert all(committed for _, committed in seen)
+    assert _stored_orders() == ORDERS
+    journal = models.JournalEntry.select(models.JournalEntry.order_id).tuples()
+    assert sorted(order_id for (order_id,) in journal) == sorted(order_id for order_id, _ in seen)
+    assert execute('SELECT count(*) FROM "dangling"').fetchone()[0] == 0

@@ -1,0 +1,134 @@
+"""Group commit (storage.commit_group) on a real database, each backend: the members' writes
+become visible to other connections together, only at the flush, and only then do their
+`committed` callbacks run; a member that fails is undone alone; a COMMIT that fails stores
+nothing and tells every member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import peewee
+import pytest
+
+import storage
+from storage import commit_group, repository
+from storage.fixed_sql import execute, fetch_one
+
+# a reference checked only at COMMIT (both SQLite and PostgreSQL accept the clause): the way to
+# make a COMMIT fail on demand
+DEFERRED_REFERENCE = ('CREATE TABLE "dangling" ("order_id" VARCHAR(36) REFERENCES "orders" ("id")'
+                      " DEFERRABLE INITIALLY DEFERRED)")
+
+
+@pytest.fixture
+def observer(migrated_url: str) -> Iterator[peewee.Database]:
+    """A second connection to the same database: what other processes would see."""
+    database = storage.connect_database(migrated_url)
+    yield database
+    database.close()
+
+
+def users_seen_by(observer: peewee.Database) -> int:
+    return observer.execute_sql('SELECT count(*) FROM "users"').fetchone()[0]
+
+
+def users_here() -> int:
+    return fetch_one('SELECT count(*) FROM "users"')[0]
+
+
+def write_member(group: commit_group.CommitGroup, pubkey: str, log: list[Any],
+                 fail: bool = False) -> None:
+    """What an order actor does: open the group, write in its own (nested) transaction, join."""
+    group.open()
+    with storage.write_transaction():
+        repository.ensure_user(pubkey, 1)
+        if fail:
+            raise RuntimeError("this member's decision failed")
+    group.join(lambda: log.append(("committed", pubkey)),
+               lambda error: log.append(("failed", pubkey, type(error).__name__)))
+
+
+def test_members_are_committed_together_and_told_after_the_commit(
+        db: peewee.Database, observer: peewee.Database) -> None:
+    group = commit_group.CommitGroup()
+    log: list[Any] = []
+    seen_at_callback: list[int] = []
+    for pubkey in ("aa" * 32, "bb" * 32, "cc" * 32):
+        write_member(group, pubkey, log)
+    group.join(lambda: seen_at_callback.append(users_seen_by(observer)), lambda error: None)
+    assert group.size == 4
+    assert users_here() == 3  # this connection reads its own open transaction
+    assert users_seen_by(observer) == 0  # nobody else does before the flush
+
+    group.flush()
+    assert [entry[1] for entry in log] == ["aa" * 32, "bb" * 32, "cc" * 32]
+    assert all(entry[0] == "committed" for entry in log)
+    assert seen_at_callback == [3]  # committed before any member heard of it
+    assert group.size == 0
+    group.flush()  # nothing open: nothing happens
+    assert len(log) == 3
+
+
+def test_a_member_that_fails_is_undone_alone(db: peewee.Database,
+                                             observer: peewee.Database) -> None:
+    group = commit_group.CommitGroup()
+    log: list[Any] = []
+    write_member(group, "aa" * 32, log)
+    with pytest.raises(RuntimeError):
+        write_member(group, "bb" * 32, log, fail=True)
+    write_member(group, "cc" * 32, log)
+    group.flush()
+    assert log == [("committed", "aa" * 32), ("committed", "cc" * 32)]
+    assert users_seen_by(observer) == 2
+    assert repository.last_trade_index("bb" * 32) is None
+
+
+def test_a_failed_commit_stores_nothing_and_every_member_hears_why(
+        db: peewee.Database, observer: peewee.Database) -> None:
+    execute(DEFERRED_REFERENCE)
+    group = commit_group.CommitGroup()
+    log: list[Any] = []
+    write_member(group, "aa" * 32, log)
+    group.open()
+    execute('INSERT INTO "dangling" ("order_id") VALUES (?)', ("no-such-order",))
+    write_member(group, "bb" * 32, log)
+
+    group.flush()
+    assert [entry[:2] for entry in log] == [("failed", "aa" * 32), ("failed", "bb" * 32)]
+    assert {entry[2] for entry in log} == {"IntegrityError"}
+    assert users_here() == users_seen_by(observer) == 0
+    assert fetch_one('SELECT count(*) FROM "dangling"')[0] == 0
+
+    write_member(group, "cc" * 32, log)  # the connection is usable for the next group
+    group.flush()
+    assert log[-1] == ("committed", "cc" * 32)
+    assert users_seen_by(observer) == 1
+
+
+def test_batching_commits_when_the_queue_runs_dry_or_the_group_is_full(
+        db: peewee.Database, observer: peewee.Database) -> None:
+    assert commit_group.current() is None  # not batching: decisions commit at once
+    log: list[Any] = []
+    with commit_group.batching() as group:
+        assert commit_group.current() is group
+        with commit_group.batching() as inner:  # re-entered: the same group
+            assert inner is group
+        assert commit_group.current() is group
+        for index in range(commit_group.MAX_MEMBERS - 1):
+            write_member(group, f"{index:064x}", log)
+            commit_group.delivered(more=True)
+        assert users_seen_by(observer) == 0 and log == []
+        write_member(group, "ff" * 32, log)
+        commit_group.delivered(more=True)  # full: committed although more are waiting
+        assert users_seen_by(observer) == commit_group.MAX_MEMBERS
+        assert len(log) == commit_group.MAX_MEMBERS
+
+        write_member(group, "ee" * 32, log)
+        commit_group.delivered(more=False)  # the queue ran dry
+        assert users_seen_by(observer) == commit_group.MAX_MEMBERS + 1
+
+        write_member(group, "dd" * 32, log)
+    assert commit_group.current() is None
+    assert users_seen_by(observer) == commit_group.MAX_MEMBERS + 2  # the block's end commits
+    assert all(entry[0] == "committed" for entry in log)
