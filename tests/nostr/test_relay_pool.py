@@ -208,6 +208,27 @@ def test_publication_times_out_when_no_relay_answers(relay_factory, pools, recor
     assert any(not s.connected and s.error for s in recorder.statuses)
 
 
+def test_publications_time_out_each_at_its_own_deadline(relay_factory, pools, recorder,
+                                                        make_event):
+    """One timer serves every open publication: each still times out a full `publish_timeout`
+    after it was handed over, in the order they were, and not at an earlier one's deadline."""
+    down = relay_factory(start=False)
+    timeout = 0.4
+    pool = start_pool(pools, recorder, [down.url], settings=PoolSettings(publish_timeout=timeout))
+    events = [make_event(kind=1, content=str(index)) for index in range(3)]
+    published_at: dict[str, float] = {}
+    for event in events:
+        published_at[event["id"]] = time.monotonic()
+        pool.publish(event, token=event["id"])
+        time.sleep(timeout / 4)  # spacing the deadlines apart is what is tested, not a wait
+    wait_until(lambda: len(recorder.outcomes) == 3, timeout=10)
+    reported_at = time.monotonic()
+    assert [outcome.token for outcome in recorder.outcomes] == [e["id"] for e in events]
+    assert all(outcome.timed_out == (down.url,) for outcome in recorder.outcomes)
+    # the last one's deadline had to pass before all three were reported
+    assert reported_at - published_at[events[-1]["id"]] >= timeout
+
+
 def test_relay_killed_mid_test_then_restarted(relay_factory, pools, recorder, make_event):
     steady, flaky = relay_factory(), relay_factory()
     node = generate_keypair().public_hex
