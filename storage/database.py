@@ -15,6 +15,8 @@ This module knows no tables; models and migrations do.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 
 import peewee
 
@@ -80,6 +82,28 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
             super().begin(isolation_level)
 
 
+class WalSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose connect waits out a lock met while applying the pragmas.
+
+    Switching a fresh file to WAL needs the file to itself, and SQLite answers "database is
+    locked" at once, without its busy handler, when waiting could deadlock: two processes
+    opening a new database together (the supervisor and a tool at first start, the concurrent
+    migrations test) then failed. The pragmas are retried for up to the busy timeout.
+    """
+
+    def _connect(self) -> sqlite3.Connection:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.005
+        while True:
+            try:
+                return super()._connect()  # closes its connection if a pragma fails
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)  # another process holds the file for a moment: retry
+            delay = min(delay * 2, 0.1)
+
+
 class DatabaseUrlError(ValueError):
     """The URL cannot name a database (settings validation should have caught it)."""
 
@@ -90,7 +114,7 @@ def connect_database(url: str) -> peewee.Database:
     if isinstance(location, str):
         raise DatabaseUrlError(location)
     if isinstance(location, SqliteLocation):
-        return peewee.SqliteDatabase(
+        return WalSqliteDatabase(
             location.path,
             pragmas={
                 "journal_mode": "wal",

@@ -216,3 +216,29 @@ def test_upgrade_to_creation_order_numbers_old_bonds_and_new_ones_follow(
     repository.upsert_bond(dict(new, state="released"))  # overwriting keeps the number
     assert repository.find_bond(new["id"]).created_seq == seqs[-1]
     database.close()
+
+
+def test_opening_a_fresh_file_waits_for_another_writer_instead_of_failing(sqlite_url: str,
+                                                                         tmp_path: Path) -> None:
+    """Another connection writes to a new (rollback-journal) file: switching it to WAL meets
+    "database is locked" at once, without SQLite's busy handler (waiting could deadlock). The
+    daemon's connect retries until the writer is done instead of failing the start."""
+    import sqlite3
+    import threading
+
+    writer = sqlite3.connect(tmp_path / "mostro.db", isolation_level=None,
+                             check_same_thread=False)
+    writer.execute("CREATE TABLE early (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO early VALUES (1)")
+    # the writer's transaction lasts a moment (what is tested), then commits
+    done = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    done.start()
+    try:
+        database = storage.connect_database(sqlite_url)
+        assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert database.execute_sql("SELECT x FROM early").fetchall() == [(1,)]
+        database.close()
+    finally:
+        done.join()
+        writer.close()
