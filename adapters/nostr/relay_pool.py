@@ -272,13 +272,18 @@ class RelayPool:
             self._call(self._publish_all, entries)
         return [event_id for event_id, _, _ in entries]
 
-    def feed(self, url: str, text: str) -> None:
-        """Handle `text` as if relay `url` had just sent it (benchmarks and tests only).
+    def feed(self, url: str, *texts: str) -> None:
+        """Handle `texts` as if relay `url` had just sent them, in one iteration of the pool's
+        loop (benchmarks and tests only).
 
-        It takes the same path as a message read from the socket (parse, subscription check,
+        They take the same path as messages read from the socket (parse, subscription check,
         de-duplication, verification, the seen hook, `on_event`), minus the network.
         """
-        self._call(self._on_message, self._relays[url], text)
+        self._call(self._on_messages, self._relays[url], texts)
+
+    def _on_messages(self, state: _RelayState, texts: tuple[str, ...]) -> None:
+        for text in texts:
+            self._on_message(state, text)
 
     def connected_relays(self) -> frozenset[str]:
         return frozenset(self._connected)

@@ -456,6 +456,22 @@ def test_events_fed_together_reach_on_events_in_one_call_in_order(
     assert recorder.events == []
 
 
+def test_texts_fed_in_one_call_arrive_as_one_batch_without_holding_the_loop(
+    session_relay, pools, recorder, make_event
+):
+    node = generate_keypair().public_hex
+    batches = BatchRecorder()
+    pool = RelayPool([session_relay.url], None, recorder.on_published, recorder.on_status,
+                     on_events=batches, settings=FAST)
+    pools.append(pool)
+    pool.start()
+    pool.subscribe(inbox(node))
+    events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(5)]
+    pool.feed(session_relay.url, *[json.dumps(["EVENT", "inbox", e]) for e in events])
+    wait_until(lambda: len(batches.ids()) == 5)
+    assert batches.batches == [[e["id"] for e in events]]
+
+
 def test_a_pool_needs_exactly_one_event_callback(recorder):
     with pytest.raises(ValueError):
         RelayPool(["ws://127.0.0.1:1"], None, recorder.on_published)
