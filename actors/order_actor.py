@@ -250,8 +250,9 @@ class OrderActor(Actor):
         group.join(committed, failed)
 
     def _wait_for_storage(self, msg: RouteToOrder, sender: object, error: Exception) -> None:
+        order_id = self._processor.order_id if self._processor is not None else msg.order_id
         log.error("order %s: cannot store the decision for %s (%s); retrying in %.1f s",
-                  msg.order_id, type(msg.event).__name__, error, self._retry_delay)
+                  order_id, type(msg.event).__name__, error, self._retry_delay)
         self._waiting.append((msg, sender))
         if len(self._waiting) == 1:
             self.wakeupAfter(timedelta(seconds=self._retry_delay), payload=_STORAGE_RETRY)

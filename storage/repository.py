@@ -85,8 +85,8 @@ def find_order(order_id: str) -> Order | None:
 
 def order_exists(order_id: str) -> bool:
     """Whether the order is stored: the directory asks it for every request to an order that has
-    no live actor (fixed SQL: peewee's `get_or_none` built and filled a whole row, ~20 % of the
-    actors' thread in benchmark (2))."""
+    no live actor (fixed SQL: peewee's `get_or_none` built its query and a whole row for a yes
+    or no)."""
     return fixed_sql.fetch_one(_ORDER_EXISTS, (order_id,)) is not None
 
 

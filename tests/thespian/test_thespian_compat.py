@@ -143,3 +143,34 @@ def test_sending_does_not_format_the_message_for_a_debug_line_nobody_writes(
     assert replies == [Loud(str(marker))] * 5
     assert not marker.exists() or marker.read_text() == ""
 
+
+
+class _WantsCapabilities(Actor):
+    def __init__(self, capabilities: dict | None = None) -> None:
+        super().__init__()
+        self.capabilities = dict(capabilities or {})
+
+    def receiveMessage(self, msg: object, sender: object) -> None:
+        if msg == "capabilities":
+            self.send(sender, self.capabilities)
+
+
+class _WantsNothing(Actor):
+    def receiveMessage(self, msg: object, sender: object) -> None:
+        if msg == "hello":
+            self.send(sender, "hello")
+
+
+def test_actors_still_get_the_init_arguments_they_name_with_the_signature_cached() -> None:
+    from thespian.system.utilis import withPossibleInitArgs
+
+    assert getattr(withPossibleInitArgs.create, "_mostro_compat", False)
+    system = ActorSystem("simpleSystemBase", {"marker": "yes"}, transientUnique=True)
+    try:
+        for _ in range(2):  # the second creation of each class uses the cached parameter names
+            wants = system.createActor(_WantsCapabilities)
+            assert system.ask(wants, "capabilities", 5).get("marker") == "yes"
+            plain = system.createActor(_WantsNothing)
+            assert system.ask(plain, "hello", 5) == "hello"
+    finally:
+        system.shutdown()
