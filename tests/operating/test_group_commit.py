@@ -24,8 +24,12 @@ from actors.messages import (
     RuntimeConfig,
 )
 from storage import commit_group, models
-from storage.fixed_sql import execute
 from tests.conftest import wait_until
+from tests.fixtures.failing_commit import (
+    add_dangling_reference,
+    create_deferred_reference,
+    dangling_rows,
+)
 
 from .conftest import load_data
 from .journal_kit import REQUEST_ORDER_ID, _request
@@ -69,7 +73,7 @@ class Starter(Actor):
                 group = commit_group.current()
                 assert group is not None  # the simple base's loop batches
                 group.open()
-                execute('INSERT INTO "dangling" ("order_id") VALUES (?)', ("no-such-order",))
+                add_dangling_reference()
             self.send(directory, batch)
 
 
@@ -122,9 +126,7 @@ def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
 
 def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
         db: Any, settings: Any, system: ActorSystem) -> None:
-    from tests.storage.test_commit_group import DEFERRED_REFERENCE
-
-    execute(DEFERRED_REFERENCE)
+    create_deferred_reference()
     outbox, directory, batch = _burst(settings, system)
 
     system.tell(system.createActor(Starter), ("burst", directory, batch, True))
@@ -138,4 +140,4 @@ def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
     assert _stored_orders() == ORDERS
     journal = models.JournalEntry.select(models.JournalEntry.order_id).tuples()
     assert sorted(order_id for (order_id,) in journal) == sorted(order_id for order_id, _ in seen)
-    assert execute('SELECT count(*) FROM "dangling"').fetchone()[0] == 0
+    assert dangling_rows() == 0

@@ -13,12 +13,12 @@ import pytest
 
 import storage
 from storage import commit_group, repository
-from storage.fixed_sql import execute, fetch_one
-
-# a reference checked only at COMMIT (both SQLite and PostgreSQL accept the clause): the way to
-# make a COMMIT fail on demand
-DEFERRED_REFERENCE = ('CREATE TABLE "dangling" ("order_id" VARCHAR(36) REFERENCES "orders" ("id")'
-                      " DEFERRABLE INITIALLY DEFERRED)")
+from storage.fixed_sql import fetch_one
+from tests.fixtures.failing_commit import (
+    add_dangling_reference,
+    create_deferred_reference,
+    dangling_rows,
+)
 
 
 @pytest.fixture
@@ -86,19 +86,19 @@ def test_a_member_that_fails_is_undone_alone(db: peewee.Database,
 
 def test_a_failed_commit_stores_nothing_and_every_member_hears_why(
         db: peewee.Database, observer: peewee.Database) -> None:
-    execute(DEFERRED_REFERENCE)
+    create_deferred_reference()
     group = commit_group.CommitGroup()
     log: list[Any] = []
     write_member(group, "aa" * 32, log)
     group.open()
-    execute('INSERT INTO "dangling" ("order_id") VALUES (?)', ("no-such-order",))
+    add_dangling_reference()
     write_member(group, "bb" * 32, log)
 
     group.flush()
     assert [entry[:2] for entry in log] == [("failed", "aa" * 32), ("failed", "bb" * 32)]
     assert {entry[2] for entry in log} == {"IntegrityError"}
     assert users_here() == users_seen_by(observer) == 0
-    assert fetch_one('SELECT count(*) FROM "dangling"')[0] == 0
+    assert dangling_rows() == 0
 
     write_member(group, "cc" * 32, log)  # the connection is usable for the next group
     group.flush()
