@@ -51,6 +51,12 @@ class Precheck:
     identity: str = ""
     content: Content | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def authentic(self) -> bool:
+        """The event opened: its outer id and signature checked out, so another copy with this
+        id is a duplicate (the Nostr adapter tells its relay pool so)."""
+        return self.dropped is None
+
     def portable(self) -> Precheck:
         """This verdict without the parsed content, to send to another process."""
         return self if self.content is None else dataclasses.replace(self, content=None)
@@ -112,7 +118,8 @@ def precheck_event(
 class IntakePrecheck:
     """A picklable factory for the Nostr adapter's check worker (`StartNostr.precheck_factory`):
     built from the node's settings, it returns the check the worker runs on every event the
-    relay pool delivered (so verified: the pool checked their id and signature)."""
+    relay pool delivered. With a check worker the pool does not verify events, so the check
+    verifies the outer id and signature too."""
 
     def __init__(self, node_secret_hex: str, mode: Transport | str, min_pow: int) -> None:
         self.node_secret_hex = node_secret_hex
@@ -127,5 +134,5 @@ class IntakePrecheck:
         return self.check
 
     def check(self, event: dict[str, Any], now: int) -> Precheck:
-        return precheck_event(event, self.node_secret_hex, self.mode, self.min_pow, now,
-                              verified=True).portable()
+        return precheck_event(event, self.node_secret_hex, self.mode, self.min_pow,
+                              now).portable()

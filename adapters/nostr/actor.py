@@ -12,7 +12,10 @@ a replay driver must keep listening for relay traffic to arrive).
 
 With `StartNostr.precheck_factory`, the events of each pool loop iteration first go through a
 `CheckWorker` (one worker process, started at the first event): the pure checks run there, beside
-the actor, and each `InboundEvent` carries its result in `precheck`, in arrival order.
+the actor, and each `InboundEvent` carries its result in `precheck`, in arrival order. The
+outer id and signature are then checked there too, not on the pool's thread: the pool hands
+every copy over and learns which ids were authentic (`RelayPool.remember`, from a result's
+`authentic`), so it drops the later copies of those only.
 
 It must not decrypt, parse Mostro messages or touch the database itself: that is the inbound
 handler's job (plugged in by `StartNostr.inbound_handler_factory`) and the check worker's.
@@ -60,6 +63,7 @@ from adapters.nostr.relay_pool import (
     RelayPool,
     RelayStatusChange,
     Subscription,
+    verify_event,
 )
 from adapters.nostr.signing import Signing
 
@@ -183,9 +187,17 @@ class NostrAdapter(Actor):
         # check worker, that list goes through the worker first (its results ride along)
         checker = None
         if message.precheck_factory is not None:
-            checker = CheckWorker(message.precheck_factory,
-                                  lambda pairs: bridge.put(_with_prechecks(pairs)),
-                                  role="intake-check")
+
+            def checked(pairs: list[tuple[_Received, Any]]) -> None:
+                authentic = [received.event["id"] for received, result in pairs
+                             if getattr(result, "authentic", False)]
+                try:
+                    pool.remember(authentic)
+                except RuntimeError:  # the pool is stopping: nothing more to de-duplicate
+                    pass
+                bridge.put(_with_prechecks(pairs))
+
+            checker = CheckWorker(message.precheck_factory, checked, role="intake-check")
 
         def on_events(events: list[tuple[dict[str, Any], str]]) -> None:
             if checker is None:
@@ -200,6 +212,8 @@ class NostrAdapter(Actor):
             on_published=bridge.put,
             on_status=bridge.put,
             seen=seen,
+            # with a check worker, ids and signatures are checked there
+            verify=verify_event if checker is None else None,
             settings=message.pool_settings,
         )
         pool.start()
@@ -277,9 +291,10 @@ class NostrAdapter(Actor):
             return
         received: list[InboundEvent] = []
         for item in self._bridge.drain():
-            if isinstance(item, list):  # events of one pool loop iteration, verified by the pool
+            if isinstance(item, list):  # events of one pool loop iteration
+                verified = self._checker is None  # else the pool left that to the worker
                 received.extend(
-                    InboundEvent(r.event, r.relay_url, r.received_at, True, r.precheck)
+                    InboundEvent(r.event, r.relay_url, r.received_at, verified, r.precheck)
                     for r in item)
             elif isinstance(item, PublishOutcome):
                 self._results.append(PublishResult(

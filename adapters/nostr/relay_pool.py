@@ -172,6 +172,11 @@ class RelayPool:
     before", e.g. found in the seen-events table), run on the pool's thread. With `on_events`
     instead of `on_event`, the new events of one loop iteration arrive together, in the order
     they were read, as `(event, relay url)` pairs (one hand-over per burst instead of one each).
+
+    `verify=None`: the consumer checks ids and signatures (the Nostr adapter's check worker, in
+    another process), so the pool hands over every copy it has not been told about and
+    de-duplicates only the ids the consumer reports authentic (`remember`). A forged copy can
+    then never shadow the genuine event: only a verified id is remembered.
     """
 
     def __init__(
@@ -183,7 +188,7 @@ class RelayPool:
         *,
         on_events: OnEvents | None = None,
         seen: SeenHook | None = None,
-        verify: Callable[[Any], bool] = verify_event,
+        verify: Callable[[Any], bool] | None = verify_event,
         settings: PoolSettings | None = None,
     ) -> None:
         self.urls = tuple(dict.fromkeys(urls))
@@ -191,6 +196,8 @@ class RelayPool:
             raise ValueError("a relay pool needs at least one relay url")
         if (on_event is None) == (on_events is None):
             raise ValueError("a relay pool needs exactly one of on_event and on_events")
+        if verify is None and seen is not None:
+            raise ValueError("a seen hook needs verified events: it cannot run with verify=None")
         self._on_event = on_event
         self._on_events = on_events
         self._pending_events: list[tuple[dict[str, Any], str]] = []  # read, not yet handed over
@@ -284,6 +291,13 @@ class RelayPool:
     def _on_messages(self, state: _RelayState, texts: tuple[str, ...]) -> None:
         for text in texts:
             self._on_message(state, text)
+
+    def remember(self, event_ids: Iterable[str]) -> None:
+        """With `verify=None`: these ids were verified by the consumer, so later copies are
+        duplicates (thread-safe, one wake-up of the pool's loop)."""
+        ids = list(event_ids)
+        if ids:
+            self._call(self._remember, ids)
 
     def connected_relays(self) -> frozenset[str]:
         return frozenset(self._connected)
@@ -538,6 +552,10 @@ class RelayPool:
         if event_id in self._seen:
             self.stats["duplicates"] += 1
             return
+        if self._verify is None:  # the consumer verifies, then tells us (`remember`)
+            self.stats["delivered"] += 1
+            self._hand_over(event, state.url)
+            return
         # Verify before remembering the id: ids do not commit to the signature, so a copy with
         # a forged signature must not shadow the genuine event arriving from another relay.
         if not self._verify(event):
@@ -553,13 +571,20 @@ class RelayPool:
             except Exception:  # noqa: BLE001 - a broken hook must not stop intake
                 log.exception("seen-hook failed for %s", event_id)
         self.stats["delivered"] += 1
+        self._hand_over(event, state.url)
+
+    def _hand_over(self, event: dict[str, Any], url: str) -> None:
         if self._on_event is not None:
-            self._emit(self._on_event, event, state.url)
+            self._emit(self._on_event, event, url)
             return
         if not self._pending_events:  # handed over once this iteration's callbacks have run
             assert self._loop is not None
             self._loop.call_soon(self._flush_events)
-        self._pending_events.append((event, state.url))
+        self._pending_events.append((event, url))
+
+    def _remember(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self._seen.add(event_id)
 
     def _flush_events(self) -> None:
         events, self._pending_events = self._pending_events, []

@@ -45,8 +45,12 @@ from adapters.nostr.adapter_messages import (
     Subscribe,
 )
 from adapters.nostr.keys import generate_keypair
+from adapters.nostr.protocol.content import build_content
+from adapters.nostr.protocol.enums import Action, Transport
+from adapters.nostr.protocol.payloads import Message
 from adapters.nostr.relay_pool import PoolSettings
-from config.examples import example_settings
+from adapters.nostr.transport import wrap_client_message
+from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
 from tests.conftest import wait_until
 from tests.fixtures.processes import check_worker_pids, gone
 
@@ -202,13 +206,16 @@ class Prechecked:
     pid: int
     verified: bool
     precheck_event_id: str | None  # None: no precheck came with the event
+    authentic: bool | None = None  # the precheck's verdict on the outer id and signature
 
 
 def report_precheck_factory() -> Callable[[InboundEvent], Iterable[Any]]:
     def handle(event: InboundEvent) -> Iterable[Any]:
         precheck = event.precheck
-        checked = precheck.event_id if isinstance(precheck, Precheck) else None
-        return (Prechecked(event.event["id"], os.getpid(), event.verified, checked),)
+        if isinstance(precheck, Precheck):
+            return (Prechecked(event.event["id"], os.getpid(), event.verified, precheck.event_id,
+                               precheck.authentic),)
+        return (Prechecked(event.event["id"], os.getpid(), event.verified, None),)
 
     return handle
 
@@ -421,8 +428,9 @@ def test_adapter_reconnects_and_delivers_what_was_queued(asys, relay_factory, ma
 
 
 def test_check_worker_results_ride_on_inbound_events_in_order(asys, session_relay, make_event):
-    """With a precheck factory every event reaches the handler verified, with its worker
-    result, in the order read; after the worker is killed they keep coming, without one."""
+    """With a precheck factory every event reaches the handler with its worker result, in the
+    order read, and not marked verified (the worker checked the signature, not the pool); after
+    the worker is killed they keep coming, without one, for the handler to check."""
     node = generate_keypair().public_hex
     assert check_worker_pids(os.getpid()) == []
     adapter = start_adapter(asys, [session_relay.url], node, precheck_factory=PRECHECK,
@@ -441,7 +449,7 @@ def test_check_worker_results_ride_on_inbound_events_in_order(asys, session_rela
     inbox.wait_for(lambda m: isinstance(m, Prechecked) and m.event_id == first[-1])
     seen = inbox.of_type(Prechecked)
     assert [m.event_id for m in seen] == first
-    assert all(m.verified and m.precheck_event_id == m.event_id for m in seen)
+    assert all(not m.verified and m.precheck_event_id == m.event_id for m in seen)
 
     (worker,) = check_worker_pids(os.getpid())
     os.kill(worker, signal.SIGKILL)
@@ -450,9 +458,47 @@ def test_check_worker_results_ride_on_inbound_events_in_order(asys, session_rela
     inbox.wait_for(lambda m: isinstance(m, Prechecked) and m.event_id == later[-1])
     seen = inbox.of_type(Prechecked)
     assert [m.event_id for m in seen] == first + later
-    assert all(m.verified and m.precheck_event_id is None for m in seen[len(first):])
+    assert all(not m.verified and m.precheck_event_id is None for m in seen[len(first):])
     assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
     assert check_worker_pids(os.getpid()) == []
+
+
+def node_request(now: int) -> dict[str, Any]:
+    """A genuine nip44 request to PRECHECK's node (it opens in the check worker)."""
+    trade, identity = generate_keypair(), generate_keypair()
+    message = Message(action=Action.TAKE_SELL, version=2, request_id=1, trade_index=1,
+                      id=str(uuid.uuid4()))
+    plaintext = build_content(message, Transport.NIP44, trade.secret_hex, identity.secret_hex)
+    return wrap_client_message(plaintext, trade.secret_hex, identity.secret_hex,
+                               EXAMPLE_PUBKEY_HEX, "nip44", now)
+
+
+def test_with_a_check_worker_a_forged_copy_never_shadows_the_genuine_event(asys, session_relay):
+    """The pool leaves ids and signatures to the check worker: a copy with a forged signature
+    read first is handed over and found not authentic, the genuine event after it still gets
+    through, and only once it was found authentic are later copies dropped as duplicates."""
+    node = generate_keypair().public_hex
+    adapter = start_adapter(asys, [session_relay.url], node, precheck_factory=PRECHECK,
+                            inbound_handler_factory=report_precheck_factory)
+    inbox = Inbox(asys)
+    now = int(time.time())
+    genuine, marker = node_request(now), node_request(now)
+    sig = genuine["sig"]
+    forged = {**genuine, "sig": ("0" if sig[0] != "0" else "1") + sig[1:]}
+
+    def inject(*events: dict[str, Any]) -> None:
+        texts = tuple(json.dumps(["EVENT", "mostro-inbox", e]) for e in events)
+        asys.tell(adapter, InjectRelayMessages(session_relay.url, texts))
+
+    inject(forged, genuine)
+    inbox.wait_for(lambda m: len(inbox.of_type(Prechecked)) == 2)
+    assert [(m.event_id, m.authentic) for m in inbox.of_type(Prechecked)] == [
+        (genuine["id"], False), (genuine["id"], True)]
+    inject(genuine, forged, marker)  # both copies of a remembered id are duplicates now
+    inbox.wait_for(lambda m: isinstance(m, Prechecked) and m.event_id == marker["id"])
+    assert [(m.event_id, m.authentic) for m in inbox.of_type(Prechecked)] == [
+        (genuine["id"], False), (genuine["id"], True), (marker["id"], True)]
+    assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
 
 
 def test_stopping_the_adapter_ends_its_check_worker(asys, session_relay, make_event):

@@ -473,6 +473,9 @@ def test_texts_fed_in_one_call_arrive_as_one_batch_without_holding_the_loop(
 
 
 def test_a_pool_needs_exactly_one_event_callback(recorder):
+    with pytest.raises(ValueError):  # a seen hook must only ever see verified ids
+        RelayPool(["ws://127.0.0.1:1"], recorder.on_event, recorder.on_published,
+                  seen=lambda event_id: False, verify=None)
     with pytest.raises(ValueError):
         RelayPool(["ws://127.0.0.1:1"], None, recorder.on_published)
     with pytest.raises(ValueError):
