@@ -20,8 +20,9 @@ class InboundEvent:
     """The first copy of an event that matched one of the adapter's subscriptions.
 
     `verified` is True only when the NostrAdapter built it for an event its relay pool
-    delivered: the pool checked the event's id and signature before de-duplicating it, so the
-    handler need not check them again. `precheck` is what the adapter's check worker computed
+    delivered and checked: without a check worker the pool checks the event's id and signature
+    before de-duplicating it, so the handler need not check them again (with one, the worker
+    checks them and `verified` is False). `precheck` is what the adapter's check worker computed
     for the event (`StartNostr.precheck_factory`), or None (worker off or broken: compute it).
     """
 
