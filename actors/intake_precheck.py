@@ -101,20 +101,6 @@ def check_content(opened: Precheck, mode: Transport) -> Precheck:
     return dataclasses.replace(opened, checked=True, identity=identity, content=content)
 
 
-def precheck_event(
-    event: dict[str, Any],
-    node_secret_hex: str,
-    mode: Transport,
-    min_pow: int,
-    now: int,
-    *,
-    verified: bool = False,
-) -> Precheck:
-    """Every pure check, in the intake's order (what the check worker runs ahead of time)."""
-    opened = open_event(event, node_secret_hex, mode, min_pow, now, verified=verified)
-    return check_content(opened, mode)
-
-
 class IntakePrecheck:
     """A picklable factory for the Nostr adapter's check worker (`StartNostr.precheck_factory`):
     built from the node's settings, it returns the check the worker runs on every event the
@@ -134,5 +120,6 @@ class IntakePrecheck:
         return self.check
 
     def check(self, event: dict[str, Any], now: int) -> Precheck:
-        return precheck_event(event, self.node_secret_hex, self.mode, self.min_pow,
-                              now).portable()
+        """Every pure check, in the intake's order."""
+        opened = open_event(event, self.node_secret_hex, self.mode, self.min_pow, now)
+        return check_content(opened, self.mode).portable()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from thespian.actors import ActorSystem
 
 # Fixtures several areas share (a real relay, the LND simulator), available everywhere.
 pytest_plugins = ["tests.fixtures.relay", "tests.fixtures.lnsim"]
@@ -21,6 +22,17 @@ pytest_plugins = ["tests.fixtures.relay", "tests.fixtures.lnsim"]
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def simple_system() -> Iterator[ActorSystem]:
+    """An in-process actor system (simpleSystemBase) of this test's own, shut down after it."""
+    system = ActorSystem("simpleSystemBase", transientUnique=True)
+    try:
+        yield system
+    finally:
+        system.shutdown()
+
 SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
 
 

@@ -12,7 +12,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -147,12 +147,8 @@ class SeenByContent:
 
 
 @pytest.fixture
-def asys() -> Iterator[ActorSystem]:
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    try:
-        yield system
-    finally:
-        system.shutdown()
+def asys(simple_system: ActorSystem) -> ActorSystem:
+    return simple_system
 
 
 def start_adapter(
@@ -501,15 +497,23 @@ def test_with_a_check_worker_a_forged_copy_never_shadows_the_genuine_event(asys,
     assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
 
 
-def test_stopping_the_adapter_ends_its_check_worker(asys, session_relay, make_event):
+def start_checked_adapter(system: ActorSystem, relay_url: str,
+                          make_event: Callable[..., dict[str, Any]]) -> tuple[Any, Prechecked]:
+    """An adapter with a check worker (PRECHECK), and what its handler saw of the first event
+    it published and read back (which starts the worker)."""
     node = generate_keypair().public_hex
-    adapter = start_adapter(asys, [session_relay.url], node, precheck_factory=PRECHECK,
+    adapter = start_adapter(system, [relay_url], node, precheck_factory=PRECHECK,
                             inbound_handler_factory=report_precheck_factory)
-    inbox = Inbox(asys)
+    inbox = Inbox(system)
     event = make_event(kind=14, tags=[["p", node]])
-    asys.tell(adapter, PublishEvent(event, effect_id="w"))
+    system.tell(adapter, PublishEvent(event, effect_id="first"))
     seen = inbox.wait_for(lambda m: isinstance(m, Prechecked))
     assert seen.precheck_event_id == event["id"]
+    return adapter, seen
+
+
+def test_stopping_the_adapter_ends_its_check_worker(asys, session_relay, make_event):
+    adapter, _ = start_checked_adapter(asys, session_relay.url, make_event)
     (worker,) = check_worker_pids(os.getpid())
     assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()
     assert gone(worker)
@@ -554,14 +558,8 @@ def test_check_worker_dies_with_an_adapter_killed_by_sigkill(session_relay, make
     system = ActorSystem("multiprocQueueBase", {"Admin Port": free_port()},
                          transientUnique=True)
     try:
-        node = generate_keypair().public_hex
-        adapter = start_adapter(system, [session_relay.url], node, precheck_factory=PRECHECK,
-                                inbound_handler_factory=report_precheck_factory)
-        inbox = Inbox(system)
-        event = make_event(kind=14, tags=[["p", node]])
-        system.tell(adapter, PublishEvent(event, effect_id="k"))
-        seen = inbox.wait_for(lambda m: isinstance(m, Prechecked))
-        assert seen.precheck_event_id == event["id"] and seen.pid != os.getpid()
+        _, seen = start_checked_adapter(system, session_relay.url, make_event)
+        assert seen.pid != os.getpid()
         (worker,) = check_worker_pids(seen.pid)
         os.kill(seen.pid, signal.SIGKILL)  # no ActorExitRequest, no atexit: only EOF
         wait_until(lambda: gone(worker))

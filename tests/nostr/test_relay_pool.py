@@ -433,16 +433,23 @@ class BatchRecorder:
             return [event_id for batch in self.batches for event_id in batch]
 
 
-def test_events_fed_together_reach_on_events_in_one_call_in_order(
-    session_relay, pools, recorder, make_event
-):
+def start_batching_pool(pools, recorder, url: str) -> tuple[RelayPool, BatchRecorder, str]:
+    """A started pool on `url` whose events go to a `BatchRecorder`, subscribed to the inbox
+    of a fresh node key (returned last)."""
     node = generate_keypair().public_hex
     batches = BatchRecorder()
-    pool = RelayPool([session_relay.url], None, recorder.on_published, recorder.on_status,
+    pool = RelayPool([url], None, recorder.on_published, recorder.on_status,
                      on_events=batches, settings=FAST)
     pools.append(pool)
     pool.start()
     pool.subscribe(inbox(node))
+    return pool, batches, node
+
+
+def test_events_fed_together_reach_on_events_in_one_call_in_order(
+    session_relay, pools, recorder, make_event
+):
+    pool, batches, node = start_batching_pool(pools, recorder, session_relay.url)
     events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(6)]
     duplicate = json.dumps(["EVENT", "inbox", events[0]])
     gate = threading.Event()
@@ -459,13 +466,7 @@ def test_events_fed_together_reach_on_events_in_one_call_in_order(
 def test_texts_fed_in_one_call_arrive_as_one_batch_without_holding_the_loop(
     session_relay, pools, recorder, make_event
 ):
-    node = generate_keypair().public_hex
-    batches = BatchRecorder()
-    pool = RelayPool([session_relay.url], None, recorder.on_published, recorder.on_status,
-                     on_events=batches, settings=FAST)
-    pools.append(pool)
-    pool.start()
-    pool.subscribe(inbox(node))
+    pool, batches, node = start_batching_pool(pools, recorder, session_relay.url)
     events = [make_event(kind=14, tags=[["p", node]], content=str(i)) for i in range(5)]
     pool.feed(session_relay.url, *[json.dumps(["EVENT", "inbox", e]) for e in events])
     wait_until(lambda: len(batches.ids()) == 5)

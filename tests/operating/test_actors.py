@@ -12,7 +12,6 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,14 +40,6 @@ def test_directory_name_matches_the_daemon():
 
     assert daemon_name == DIRECTORY_NAME
 
-
-@pytest.fixture
-def simple_system() -> Iterator[ActorSystem]:
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    try:
-        yield system
-    finally:
-        system.shutdown()
 
 
 def test_simple_base_lists_the_directory_and_its_live_order(db, settings, simple_system):

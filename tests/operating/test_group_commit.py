@@ -6,7 +6,6 @@ nothing is lost or answered twice: every order decides its event again and is an
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import peewee
@@ -77,16 +76,8 @@ class Starter(Actor):
             self.send(directory, batch)
 
 
-@pytest.fixture
-def system() -> Iterator[ActorSystem]:
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    try:
-        yield system
-    finally:
-        system.shutdown()
 
-
-def _burst(settings: Any, system: ActorSystem) -> tuple[Any, Any, RouteBatch]:
+def _burst(settings: Any, simple_system: ActorSystem) -> tuple[Any, Any, RouteBatch]:
     # the base whose loop batches: the directory passes dispatches on at once (a multiprocess
     # base's settings would have it hold them for a while, hiding an early dispatch)
     settings = dataclasses.replace(
@@ -96,11 +87,11 @@ def _burst(settings: Any, system: ActorSystem) -> tuple[Any, Any, RouteBatch]:
     first = _request(script["steps"][0], script, REQUEST_ORDER_ID, now)
     requests = [dataclasses.replace(first, message=dataclasses.replace(
         first.message, trade_index=index + 1)) for index in range(ORDERS)]
-    outbox = system.createActor(CommittedOutbox)
-    system.tell(outbox, ("observe", settings.database.url))
-    directory = system.createActor(OrderDirectoryActor)
+    outbox = simple_system.createActor(CommittedOutbox)
+    simple_system.tell(outbox, ("observe", settings.database.url))
+    directory = simple_system.createActor(OrderDirectoryActor)
     peers = Peers(directory=directory, outbox=outbox)
-    assert system.ask(directory, RuntimeConfig(settings, settings.database.url, peers), 5)
+    assert simple_system.ask(directory, RuntimeConfig(settings, settings.database.url, peers), 5)
     return outbox, directory, RouteBatch(tuple(RouteToOrder("", r, now) for r in requests))
 
 
@@ -109,15 +100,15 @@ def _stored_orders() -> int:
 
 
 def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
-        db: Any, settings: Any, system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
-    outbox, directory, batch = _burst(settings, system)
+        db: Any, settings: Any, simple_system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox, directory, batch = _burst(settings, simple_system)
     commits: list[int] = []
     real_commit = db.commit
     monkeypatch.setattr(db, "commit", lambda: commits.append(_stored_orders()) or real_commit())
 
-    system.tell(system.createActor(Starter), ("burst", directory, batch, False))
-    wait_until(lambda: len(system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
-    seen = system.ask(outbox, "list", 5)
+    simple_system.tell(simple_system.createActor(Starter), ("burst", directory, batch, False))
+    wait_until(lambda: len(simple_system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
+    seen = simple_system.ask(outbox, "list", 5)
     assert len({order_id for order_id, _ in seen}) == ORDERS
     assert all(committed for _, committed in seen)
     assert commits[0] == ORDERS  # the first COMMIT held every order of the burst
@@ -125,16 +116,16 @@ def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
 
 
 def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
-        db: Any, settings: Any, system: ActorSystem) -> None:
+        db: Any, settings: Any, simple_system: ActorSystem) -> None:
     create_deferred_reference()
-    outbox, directory, batch = _burst(settings, system)
+    outbox, directory, batch = _burst(settings, simple_system)
 
-    system.tell(system.createActor(Starter), ("burst", directory, batch, True))
+    simple_system.tell(simple_system.createActor(Starter), ("burst", directory, batch, True))
     assert _stored_orders() == 0  # the group's COMMIT failed: nothing of it is stored
-    assert system.ask(outbox, "list", 5) == []  # and nothing was dispatched
+    assert simple_system.ask(outbox, "list", 5) == []  # and nothing was dispatched
     # each order actor decides its event again after its storage retry delay
-    wait_until(lambda: len(system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
-    seen = system.ask(outbox, "list", 5)
+    wait_until(lambda: len(simple_system.ask(outbox, "list", 5)) == ORDERS, timeout=10)
+    seen = simple_system.ask(outbox, "list", 5)
     assert len({order_id for order_id, _ in seen}) == ORDERS  # each order answered once
     assert all(committed for _, committed in seen)
     assert _stored_orders() == ORDERS

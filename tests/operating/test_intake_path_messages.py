@@ -7,7 +7,6 @@ clock already has is not sent again; a finished order's actor is retired."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -53,17 +52,9 @@ class Recorder(Actor):
             self.kept.append(msg)
 
 
-@pytest.fixture
-def system() -> Iterator[ActorSystem]:
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    try:
-        yield system
-    finally:
-        system.shutdown()
 
-
-def _kept(system: ActorSystem, recorder: Any) -> list[Any]:
-    return system.ask(recorder, "list", 5)
+def _kept(simple_system: ActorSystem, recorder: Any) -> list[Any]:
+    return simple_system.ask(recorder, "list", 5)
 
 
 def _dispatches(kept: list[Any]) -> list[DispatchEffects]:
@@ -99,17 +90,17 @@ def test_first_of_new_order_only_for_the_first_delivery_of_a_new_order() -> None
     assert not first_of_new_order(order_id, RouteToOrder(order_id, cancel))
 
 
-def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: ActorSystem,
+def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, simple_system: ActorSystem,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     script = load_data("sell_trade.json")
     now = script["start"]
     new_order = _request(script["steps"][0], script, REQUEST_ORDER_ID, now)
     second = dataclasses.replace(
         new_order, message=dataclasses.replace(new_order.message, trade_index=2))
-    outbox, clock = system.createActor(Recorder), system.createActor(Recorder)
-    directory = system.createActor(OrderDirectoryActor)
+    outbox, clock = simple_system.createActor(Recorder), simple_system.createActor(Recorder)
+    directory = simple_system.createActor(OrderDirectoryActor)
     peers = Peers(directory=directory, clock=clock, outbox=outbox)
-    assert system.ask(directory, RuntimeConfig(settings, settings.database.url, peers), 5)
+    assert simple_system.ask(directory, RuntimeConfig(settings, settings.database.url, peers), 5)
     # a multiprocess base's settings: the directory gathers the actors' dispatches (long
     # enough here that a loaded machine cannot flush between the two orders' decisions)
     assert settings.actors.base == "multiprocTCPBase"
@@ -120,10 +111,10 @@ def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: Act
     monkeypatch.setattr(order_store, "load_state",
                         lambda order_id: reads.append(order_id) or real_load(order_id))
 
-    system.tell(directory, RouteBatch((RouteToOrder("", new_order, now),
+    simple_system.tell(directory, RouteBatch((RouteToOrder("", new_order, now),
                                        RouteToOrder("", second, now))))
-    wait_until(lambda: len(_dispatches(_kept(system, outbox))) == 2, timeout=10)
-    kept = _kept(system, outbox)
+    wait_until(lambda: len(_dispatches(_kept(simple_system, outbox))) == 2, timeout=10)
+    kept = _kept(simple_system, outbox)
     assert len(kept) == 1 and isinstance(kept[0], DispatchBatch)  # both decisions, one message
     dispatched = _dispatches(kept)
     order_ids = [m.order_id for m in dispatched]
@@ -135,35 +126,35 @@ def test_a_batch_of_new_orders_then_a_cancel(db: Any, settings: Any, system: Act
         assert len(message.effects) == len(message.effect_ids) == len(rows)
         assert [type(e).__name__ for e in message.effects] == [
             rows[i].effect for i in message.effect_ids]
-    wait_until(lambda: _kept(system, clock), timeout=10)
-    kept_by_clock = _kept(system, clock)
+    wait_until(lambda: _kept(simple_system, clock), timeout=10)
+    kept_by_clock = _kept(simple_system, clock)
     # both orders' deadlines, passed on by the directory in one message too
     assert len(kept_by_clock) == 1 and isinstance(kept_by_clock[0], ScheduleBatch)
     schedules = _schedules(kept_by_clock)
     assert sorted(m.order_id for m in schedules) == sorted(order_ids)
-    status: DirectoryStatus = system.ask(directory, StatusRequest(), 5)
+    status: DirectoryStatus = simple_system.ask(directory, StatusRequest(), 5)
     assert sorted(status.live_orders) == sorted(order_ids)
 
     # a request that changes nothing (a stranger's cancel is refused): no schedule again
     stranger = ClientRequest(Message(action=Action.CANCEL, id=order_ids[0]), "bb" * 32, "bb" * 32)
-    system.tell(directory, RouteToOrder(order_ids[0], stranger, now + 1))
-    wait_until(lambda: system.ask(directory, StatusRequest(), 5).handled == 3, timeout=10)
+    simple_system.tell(directory, RouteToOrder(order_ids[0], stranger, now + 1))
+    wait_until(lambda: simple_system.ask(directory, StatusRequest(), 5).handled == 3, timeout=10)
 
     cancel = dataclasses.replace(
         new_order, message=Message(action=Action.CANCEL, id=order_ids[0], request_id=7))
-    system.tell(directory, RouteToOrder(order_ids[0], cancel, now + 2))
-    wait_until(lambda: order_ids[0] not in system.ask(directory, StatusRequest(), 5).live_orders,
+    simple_system.tell(directory, RouteToOrder(order_ids[0], cancel, now + 2))
+    wait_until(lambda: order_ids[0] not in simple_system.ask(directory, StatusRequest(), 5).live_orders,
                timeout=10)
     assert models.Order.get_by_id(order_ids[0]).status == "canceled"
-    wait_until(lambda: len(_schedules(_kept(system, clock))) == 3, timeout=10)
-    schedules = _schedules(_kept(system, clock))
+    wait_until(lambda: len(_schedules(_kept(simple_system, clock))) == 3, timeout=10)
+    schedules = _schedules(_kept(simple_system, clock))
     assert [m.order_id for m in schedules].count(order_ids[0]) == 2  # created, canceled
     assert [m.deadlines for m in schedules if m.order_id == order_ids[0]][-1] == ()
     assert reads == []
 
 
 def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
-        db: Any, settings: Any, system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Any, settings: Any, simple_system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
     from actors.order_logic.model import SendMessage
@@ -175,9 +166,9 @@ def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
     assert settings.actors.base == "multiprocTCPBase"  # the hold is for multiprocess bases
     # long enough that a loaded machine cannot flush between the three dispatches
     monkeypatch.setattr(held_batch, "HOLD", timedelta(milliseconds=300))
-    nostr = system.createActor(Recorder)
-    outbox = system.createActor(OutboxActor)
-    assert system.ask(outbox, RuntimeConfig(settings, settings.database.url, Peers(nostr=nostr)), 5)
+    nostr = simple_system.createActor(Recorder)
+    outbox = simple_system.createActor(OutboxActor)
+    assert simple_system.ask(outbox, RuntimeConfig(settings, settings.database.url, Peers(nostr=nostr)), 5)
     messages = []
     for n in range(3):
         effect = SendMessage(generate_keypair().public_hex,
@@ -185,34 +176,34 @@ def test_the_outbox_hands_publications_over_together_on_a_multiprocess_base(
         effect_id = repository.enqueue_effect(None, "SendMessage", "nostr", "{}", now=1)
         messages.append(DispatchEffects((effect_id,), (effect,), None))
     for message in messages:  # three decisions' dispatches, one effect each
-        system.tell(outbox, message)
-    wait_until(lambda: _kept(system, nostr), timeout=10)
-    kept = _kept(system, nostr)
+        simple_system.tell(outbox, message)
+    wait_until(lambda: _kept(simple_system, nostr), timeout=10)
+    kept = _kept(simple_system, nostr)
     assert len(kept) == 1 and isinstance(kept[0], PublishBatch)
     assert [item.effect_id for item in kept[0].items] == [m.effect_ids[0] for m in messages]
 
 
-def test_the_clock_takes_a_batch_of_schedules(settings: Any, system: ActorSystem) -> None:
+def test_the_clock_takes_a_batch_of_schedules(settings: Any, simple_system: ActorSystem) -> None:
     """What the directory passes on: each order's deadlines replace that order's, and a due one
     fires at once (manual time), the others wait."""
     from actors.clock import ClockActor
     from actors.messages import SetManualTime
     from actors.order_logic.model import Deadline, DeadlineKind, DeadlineReached
 
-    directory, clock = system.createActor(Recorder), system.createActor(ClockActor)
-    assert system.ask(clock, RuntimeConfig(settings, settings.database.url,
+    directory, clock = simple_system.createActor(Recorder), simple_system.createActor(ClockActor)
+    assert simple_system.ask(clock, RuntimeConfig(settings, settings.database.url,
                                            Peers(directory=directory)), 5)
-    assert system.ask(clock, SetManualTime(1_000), 5)
+    assert simple_system.ask(clock, SetManualTime(1_000), 5)
     due = Deadline(DeadlineKind.PENDING_EXPIRY, 900)
     replaced, later = (Deadline(DeadlineKind.PENDING_EXPIRY, at) for at in (1_500, 2_000))
-    system.tell(clock, ScheduleBatch((ScheduleDeadlines("order-a", (replaced,)),
+    simple_system.tell(clock, ScheduleBatch((ScheduleDeadlines("order-a", (replaced,)),
                                       ScheduleDeadlines("order-b", (due,)),
                                       ScheduleDeadlines("order-a", (later,)))))
-    wait_until(lambda: _kept(system, directory), timeout=10)
-    assert [(m.order_id, m.event) for m in _kept(system, directory)] == [
+    wait_until(lambda: _kept(simple_system, directory), timeout=10)
+    assert [(m.order_id, m.event) for m in _kept(simple_system, directory)] == [
         ("order-b", DeadlineReached(due))]
-    assert system.ask(clock, SetManualTime(1_600), 5)  # order-a's first schedule was replaced
-    assert system.ask(clock, SetManualTime(2_000), 5)
-    wait_until(lambda: len(_kept(system, directory)) >= 2, timeout=10)
-    assert [(m.order_id, m.event) for m in _kept(system, directory)][1:] == [
+    assert simple_system.ask(clock, SetManualTime(1_600), 5)  # order-a's first schedule was replaced
+    assert simple_system.ask(clock, SetManualTime(2_000), 5)
+    wait_until(lambda: len(_kept(simple_system, directory)) >= 2, timeout=10)
+    assert [(m.order_id, m.event) for m in _kept(simple_system, directory)][1:] == [
         ("order-a", DeadlineReached(later))]

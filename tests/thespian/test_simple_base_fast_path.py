@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
-from thespian.actors import Actor, ActorExitRequest, ActorSystem, ChildActorExited, WakeupMessage
+from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
 import actors  # noqa: F401 - installs the fixes
 from actors.thespian_compat import _Children, _PendingSends
@@ -56,14 +55,6 @@ class Parent(Actor):
         elif message == "count":
             self.send(sender, self.exited)
 
-
-@pytest.fixture
-def simple_system():
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
-    try:
-        yield system
-    finally:
-        system.shutdown()
 
 
 def test_the_pending_sends_are_a_fifo(simple_system) -> None:
