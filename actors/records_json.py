@@ -14,6 +14,8 @@ from enum import Enum
 from types import ModuleType
 from typing import Any
 
+import orjson
+
 from adapters.nostr.protocol import enums as protocol_enums
 from adapters.nostr.protocol import payloads as protocol_payloads
 
@@ -50,7 +52,12 @@ def register(cls: type) -> type:
     return cls
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+class _StdFloat(float):
+    """A float orjson must write as the standard library does: the two differ on some exponents
+    (``1e-07`` against ``1e-7``) and on NaN, and stored texts are compared with new ones."""
 # field names of each dataclass met so far (None: not a dataclass); `dataclasses.fields` and
 # `is_dataclass` per value were a tenth of the encoding's cost
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
@@ -69,6 +76,8 @@ def _encode(value: Any) -> Any:
     cls = type(value)
     if cls in _PLAIN:
         return value
+    if cls is float:
+        return _StdFloat(value)
     if isinstance(value, Enum):
         return {_ENUM: cls.__name__, "v": value.value}
     names = _field_names(cls)
@@ -106,11 +115,28 @@ def _decode(value: Any) -> Any:
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def _std_float(value: Any) -> orjson.Fragment:
+    if type(value) is _StdFloat:
+        return orjson.Fragment(_COMPACT.encode(float(value)))
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def dumps(value: Any) -> str:
-    """Tagged, compact JSON of a value built from registered dataclasses, enums and plain data."""
-    return _COMPACT.encode(_encode(value))
+    """Tagged, compact JSON of a value built from registered dataclasses, enums and plain data.
+
+    The text is the standard library's (`json`, compact, ``ensure_ascii=False``), character for
+    character: a re-delivered event is recognised by its stored text. orjson writes it several
+    times faster (the journal's and outbox's JSON was a quarter of the order actors' time in
+    benchmark (2)); what it cannot write (integers beyond 64 bits, lone surrogates) the
+    standard library does."""
+    encoded = _encode(value)
+    try:
+        return orjson.dumps(encoded, default=_std_float).decode()
+    except TypeError:
+        return _COMPACT.encode(encoded)
 
 
 def loads(text: str) -> Any:
     """The value ``dumps`` wrote; tuples come back as tuples (lists are never stored)."""
+    # not orjson: it reads integers beyond 64 bits as floats
     return _decode(json.loads(text))

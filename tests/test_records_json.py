@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from actors import records_json
 from actors.order_logic.model import (
     BondRecord,
@@ -49,3 +54,28 @@ def test_state_event_and_effect_round_trip() -> None:
     timer = DeadlineReached(Deadline(DeadlineKind.BOND_EXPIRY, 99, "b1"))
     for value in (state, effect, event, timer, (effect, timer), b"\x00\x01"):
         assert records_json.loads(records_json.dumps(value)) == value
+
+
+# what a stored value can hold: any JSON scalar the standard library writes, nested
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text())
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4).map(tuple)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_text_is_the_standard_librarys(value: object) -> None:
+    """A re-delivered event is recognised by comparing its text with the stored one (written by
+    any earlier version), so the fast encoder must write exactly what `json` writes: floats with
+    tiny exponents, NaN, integers beyond 64 bits and lone surrogates included."""
+    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    assert records_json.dumps(value) == standard.encode(value)
+    effect = SendMessage("b" * 64, Message(Action.CANCEL, id="o", payload=value))
+    tagged = records_json.dumps(effect)
+    assert tagged.endswith(',"payload":' + standard.encode(value) + "}}")
+
+
+def test_edge_values_match_the_standard_library() -> None:
+    for value in (1e-07, float("nan"), float("inf"), 2 ** 64, -(2 ** 63) - 1, "\ud800", "\u2028\x00é"):
+        assert records_json.dumps(value) == json.dumps(value, separators=(",", ":"),
+                                                       ensure_ascii=False)
