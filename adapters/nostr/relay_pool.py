@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from adapters.nostr.nostr_event import NostrEvent
+from adapters.nostr.ws_frames import client_text_frames
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +264,7 @@ class RelayPool:
         event_id = event.get("id")
         if not isinstance(event_id, str):
             raise ValueError("publish needs a complete event with an id")
-        self._call(self._publish, event_id, _event_message(event), token)
+        self._call(self._publish_all, [(event_id, _event_message(event), token)])
         return event_id
 
     def publish_many(self, items: Iterable[tuple[Mapping[str, Any], Any]]) -> list[str]:
@@ -435,13 +437,20 @@ class RelayPool:
         return True
 
     def _flush(self, state: _RelayState) -> None:
-        while state.queued and state.ws is not None:
-            event_id, raw = state.queued.popitem(last=False)
-            if not self._send(state, raw):
-                state.queued[event_id] = raw
-                state.queued.move_to_end(event_id, last=False)
-                return
-            state.awaiting_ok[event_id] = raw
+        """Send every queued event, all in one write to the connection (`ws_frames`); on a
+        closed connection they stay queued for the next one."""
+        if not state.queued or state.ws is None:
+            return
+        protocol = state.ws.protocol
+        stream = protocol.stream if protocol is not None else None
+        if stream is None or stream.closed():
+            return
+        try:
+            stream.write(client_text_frames(state.queued.values()))
+        except StreamClosedError:
+            return
+        state.awaiting_ok.update(state.queued)
+        state.queued.clear()
 
     # --- commands (run on the loop) -----------------------------------------------------------
 
@@ -459,10 +468,13 @@ class RelayPool:
             self._send(state, raw)
 
     def _publish_all(self, entries: list[tuple[str, str, Any]]) -> None:
+        """Queue every event for every relay, then send each relay's queue in one write."""
         for event_id, raw, token in entries:
-            self._publish(event_id, raw, token)
+            self._open_publication(event_id, raw, token)
+        for state in self._relays.values():
+            self._flush(state)
 
-    def _publish(self, event_id: str, raw: str, token: Any) -> None:
+    def _open_publication(self, event_id: str, raw: str, token: Any) -> None:
         existing = self._publications.get(event_id)
         if existing is not None:  # the same event again while in flight: one more answer owed
             existing.tokens.append(token)
@@ -473,14 +485,16 @@ class RelayPool:
         self._publications[event_id] = publication
         if self._timeouts is None:
             self._timeouts = self._loop.call_at(publication.deadline, self._time_out)
+        limit = self.settings.max_queued_per_relay
         for state in self._relays.values():
             if event_id in state.awaiting_ok:
                 continue
+            if len(state.queued) >= limit:
+                self._flush(state)  # a connected relay takes the burst so far: nothing dropped
             state.queued[event_id] = raw
-            while len(state.queued) > self.settings.max_queued_per_relay:
+            while len(state.queued) > limit:
                 dropped, _ = state.queued.popitem(last=False)
                 log.warning("relay %s: queue full, dropped event %s", state.url, dropped)
-            self._flush(state)
 
     def _time_out(self) -> None:
         """Report the publications whose deadline passed. They all wait the same time, so the

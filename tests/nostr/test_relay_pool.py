@@ -516,3 +516,23 @@ def test_publish_many_refuses_the_whole_batch_for_an_event_without_id(
     pool.publish(marker, token="marker")
     wait_until(lambda: recorder.outcome_for(marker["id"]))
     assert recorder.outcome_for(good["id"]) is None
+
+
+def test_a_burst_beyond_the_queue_limit_is_sent_whole_to_a_connected_relay(
+    session_relay, pools, recorder, make_event, monkeypatch
+):
+    """A connected relay gets a burst in one write per queue-full: nothing is dropped for
+    exceeding `max_queued_per_relay`, which bounds only what waits for a relay that is down."""
+    settings = PoolSettings(publish_timeout=5.0, max_queued_per_relay=8, connect_timeout=2.0)
+    pool = start_pool(pools, recorder, [session_relay.url], settings=settings)
+    wait_until(lambda: pool.connected_relays() == {session_relay.url})
+    stream = pool._relays[session_relay.url].ws.protocol.stream
+    writes = []
+    original = stream.write
+    monkeypatch.setattr(stream, "write", lambda data: (writes.append(len(data)), original(data))[1])
+    events = [make_event(kind=1, content=f"burst {i}") for i in range(20)]
+    pool.publish_many((event, i) for i, event in enumerate(events))
+    for event in events:
+        outcome = wait_until(lambda event=event: recorder.outcome_for(event["id"]), timeout=10)
+        assert outcome.accepted
+    assert len(writes) == 3  # 8 + 8 + the last 4

@@ -1,0 +1,42 @@
+"""Websocket text frames as a client sends them (RFC 6455, section 5), many at once.
+
+The relay pool publishes bursts of events. tornado's `write_message` costs a task and a socket
+write per message (a quarter of the pool thread's time in benchmark (2), with one more hand-over
+of the GIL per write); these frames go out in one write to the connection's stream instead.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Collection
+
+_FIN_TEXT = 0x81  # final fragment, opcode 1 (text)
+_MASKED = 0x80  # every client-to-server frame is masked (section 5.3)
+
+
+def _masked(key: bytes, data: bytes) -> bytes:
+    """`data` XOR the 4-byte `key` repeated (one big-integer XOR instead of a loop per byte)."""
+    size = len(data)
+    repeated = (key * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
+        size, "little")
+
+
+def client_text_frames(texts: Collection[str]) -> bytes:
+    """One masked, unfragmented text frame per text, concatenated in order."""
+    keys = os.urandom(4 * len(texts))  # fresh, unpredictable masking keys, as 5.3 requires
+    parts: list[bytes] = []
+    for index, text in enumerate(texts):
+        data = text.encode()
+        size = len(data)
+        if size < 126:
+            parts.append(bytes((_FIN_TEXT, _MASKED | size)))
+        elif size <= 0xFFFF:
+            parts.append(struct.pack("!BBH", _FIN_TEXT, _MASKED | 126, size))
+        else:
+            parts.append(struct.pack("!BBQ", _FIN_TEXT, _MASKED | 127, size))
+        key = keys[4 * index:4 * index + 4]
+        parts.append(key)
+        parts.append(_masked(key, data))
+    return b"".join(parts)
