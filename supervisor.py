@@ -27,6 +27,7 @@ It holds no business logic: wiring lives in ``actors.daemon``, rules in
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -50,6 +51,8 @@ EXIT_STORAGE = 3
 EXIT_FORCED = 130
 
 QUIESCE_TIMEOUT = 10.0  # in-flight order messages at shutdown
+# allocations between two young-generation collections (CPython's default: 700)
+YOUNG_COLLECTION_THRESHOLD = 20_000
 PUMP_SLICE = 0.02  # simpleSystemBase: longest the supervisor stays inside one listen
 FLUSH_TIMEOUT = 5.0  # undone outbox effects at shutdown (the rest are re-sent at the next start)
 TOP_LEVEL_KINDS = {
@@ -597,6 +600,20 @@ def build_parser(prog: str = "mostro-py run") -> argparse.ArgumentParser:
     return parser
 
 
+def tune_collector() -> None:
+    """Tune the cyclic garbage collector for a long-running daemon (and, before the actor
+    system forks, for every actor process).
+
+    Almost everything a request allocates is acyclic and freed by reference counting, yet at
+    the default threshold the collector ran a young pass every ~10 requests and a full pass
+    walking every live object, all under the GIL: 7 % of benchmark (2)'s run. Young passes
+    become ~30 times rarer, and the objects built at start-up (imported modules, settings),
+    which live as long as the process, are never walked again (``gc.freeze``). Cyclic garbage
+    is still collected, a little later."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`mostro-py run`: exit 0 after a graceful stop, 2 for bad settings, 3 for an unusable
     database, 1 when the daemon fails, 130 when a second signal forced the stop."""
@@ -625,6 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.critical(problem)
         return EXIT_STORAGE
     process = Worker if worker else Supervisor
+    tune_collector()
     try:
         return process(settings, stop, options).run()
     except ForcedExit:

@@ -380,8 +380,10 @@ class Workbench:
         """The daemon on `settings` (database migrated first); its actor processes are ours."""
         from actors.daemon import Daemon
         from storage import migrate, open_database
+        from supervisor import tune_collector
 
         migrate(open_database(settings.database.url))
+        tune_collector()  # as `mostro-py run` does: the daemon's process is this one
         daemon = Daemon(settings)
         self.daemons.append(daemon)
         daemon.start()
