@@ -59,13 +59,6 @@ def _record_from_row(cls: type, row: Any, enums: dict[str, type[Enum]]) -> Any:
     return cls(**values)
 
 
-def _row_values(record: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        values[f.name] = value.value if isinstance(value, Enum) else value
-    return values
-
 
 def order_record(row: models.Order) -> OrderRecord:
     from adapters.nostr.protocol.enums import Kind, Status
@@ -196,15 +189,39 @@ def _insert_sql(model: Any, names: tuple[str, ...]) -> str:
     return sql
 
 
-def _upsert(model: Any, record: Any) -> None:
-    fields = model._meta.fields
-    values = {k: v for k, v in _row_values(record).items() if k in fields}
-    names = tuple(values)
-    params = [fields[n].db_value(values[n]) for n in names if n != "id"]
-    params.append(fields["id"].db_value(values["id"]))
+# (model, record class) -> (name, peewee field) of the record's fields the table has, id last
+_COLUMNS: dict[tuple[type, type], tuple[tuple[str, Any], ...]] = {}
+
+
+def _columns(model: Any, cls: type) -> tuple[tuple[str, Any], ...]:
+    key = (model, cls)
+    columns = _COLUMNS.get(key)
+    if columns is None:
+        fields = model._meta.fields
+        names = [f.name for f in dataclasses.fields(cls) if f.name in fields and f.name != "id"]
+        columns = _COLUMNS[key] = tuple((n, fields[n]) for n in [*names, "id"])
+    return columns
+
+
+def _db_value(field: Any, value: Any) -> Any:
+    return field.db_value(value.value if isinstance(value, Enum) else value)
+
+
+def _upsert(model: Any, record: Any, before: Any = None) -> None:
+    """Write `record`'s row. Given `before`, the record as its row was last written, only the
+    columns that differ are updated (an order record has ~50: a status change wrote them all)."""
+    columns = _columns(model, type(record))
+    changed = columns if before is None else tuple(
+        (n, f) for n, f in columns[:-1] if getattr(record, n) != getattr(before, n))
+    if before is not None:
+        if not changed:
+            return
+        changed = (*changed, columns[-1])
+    names = tuple(n for n, _ in changed)
+    params = [_db_value(f, getattr(record, n)) for n, f in changed]
     if not fixed_sql.execute(_update_sql(model, names), params).rowcount:
-        fixed_sql.execute(_insert_sql(model, names),
-                          [fields[n].db_value(values[n]) for n in names])
+        fixed_sql.execute(_insert_sql(model, tuple(n for n, _ in columns)),
+                          [_db_value(f, getattr(record, n)) for n, f in columns])
 
 
 def _save_state(before: OrderState | None, after: OrderState,
@@ -213,20 +230,21 @@ def _save_state(before: OrderState | None, after: OrderState,
     already computed for the journal) saves comparing every bond twice."""
     if before is not None and changes is not None:
         if "order" in changes:
-            _upsert(models.Order, after.order)
+            _upsert(models.Order, after.order, before.order)
+        old_bonds = {b.id: b for b in before.bonds} if changes["bonds"] else {}
         for bond in changes["bonds"]:
-            _upsert(models.Bond, bond)
+            _upsert(models.Bond, bond, old_bonds.get(bond.id))
         if changes.get("dispute") is not None:
-            _upsert(models.Dispute, after.dispute)
+            _upsert(models.Dispute, after.dispute, before.dispute)
         return
     if before is None or before.order != after.order:
-        _upsert(models.Order, after.order)
+        _upsert(models.Order, after.order, before.order if before else None)
     old_bonds = {b.id: b for b in before.bonds} if before else {}
     for bond in after.bonds:
         if old_bonds.get(bond.id) != bond:
-            _upsert(models.Bond, bond)
+            _upsert(models.Bond, bond, old_bonds.get(bond.id))
     if after.dispute is not None and (before is None or before.dispute != after.dispute):
-        _upsert(models.Dispute, after.dispute)
+        _upsert(models.Dispute, after.dispute, before.dispute if before else None)
 
 
 def _apply_user_effect(effect: RecordTradeIndex | RecordRating, now: int) -> None:

@@ -76,16 +76,20 @@ def _encode(value: Any) -> Any:
     cls = type(value)
     if cls in _PLAIN:
         return value
+    names = _FIELD_NAMES.get(cls, ())
+    if names == ():
+        names = _field_names(cls)
+    if names is not None:
+        out: dict[str, Any] = {_TYPE: cls.__name__}
+        for name in names:
+            item = getattr(value, name)
+            # most fields are plain: no call for them (records have up to 50 fields)
+            out[name] = item if type(item) in _PLAIN else _encode(item)
+        return out
     if cls is float:
         return _StdFloat(value)
     if isinstance(value, Enum):
         return {_ENUM: cls.__name__, "v": value.value}
-    names = _field_names(cls)
-    if names is not None:
-        out: dict[str, Any] = {_TYPE: cls.__name__}
-        for name in names:
-            out[name] = _encode(getattr(value, name))
-        return out
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
     if isinstance(value, dict):

@@ -128,3 +128,37 @@ def test_a_state_saved_then_read_round_trips(db: peewee.Database, rows: dict) ->
     with database_proxy.atomic():
         order_store._save_state(before, after)
     assert order_store.load_state(ORDER) == after
+
+
+def test_a_changed_state_writes_only_the_columns_that_differ(db: peewee.Database,
+                                                             rows: dict) -> None:
+    repository.upsert_order(dict(rows["order"], id=ORDER))
+    repository.upsert_bond(_bond(rows, 1, 500, "requested"))
+    before = order_store.load_state(ORDER)
+    assert before is not None and len(before.bonds) == 1
+    # a column changed behind the state's back: a whole-row write would put the old value back
+    models.Order.update(fiat_amount=4242).where(models.Order.id == ORDER).execute()
+    models.Bond.update(amount_sats=777).where(models.Bond.id == before.bonds[0].id).execute()
+    bond = replace(before.bonds[0], state=before.bonds[0].state.__class__("locked"))
+    after = OrderState(order=replace(before.order, premium=before.order.premium + 1),
+                       bonds=(bond,), dispute=before.dispute)
+    changes = {"order": after.order, "bonds": (bond,)}
+    with database_proxy.atomic():
+        order_store._save_state(before, after, changes)
+    stored = order_store.load_state(ORDER)
+    assert stored is not None
+    assert stored.order.premium == after.order.premium and stored.order.fiat_amount == 4242
+    assert stored.bonds[0].state.value == "locked" and stored.bonds[0].amount_sats == 777
+
+
+def test_a_row_missing_under_a_known_state_is_written_whole(db: peewee.Database,
+                                                            rows: dict) -> None:
+    repository.upsert_order(dict(rows["order"], id=ORDER))
+    before = order_store.load_state(ORDER)
+    assert before is not None
+    after = OrderState(order=replace(before.order, premium=before.order.premium + 1),
+                       bonds=(), dispute=None)
+    models.Order.delete().where(models.Order.id == ORDER).execute()
+    with database_proxy.atomic():
+        order_store._save_state(before, after, {"order": after.order, "bonds": ()})
+    assert order_store.load_state(ORDER) == after
