@@ -9,7 +9,6 @@ converted to the logic's records here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
-import json
 from enum import Enum
 from typing import Any
 
@@ -284,7 +283,10 @@ def journal_context(ctx: DecisionContext) -> dict[str, Any]:
         "network": ctx.network,
         "prices": dict(ctx.prices.prices) if ctx.prices else None,
         "prices_at": ctx.prices.taken_at if ctx.prices else None,
-        "reputations": {k: dataclasses.asdict(v) for k, v in ctx.reputations.items()},
+        # UserInfo's fields are plain: its asdict, without asdict's deep copy
+        "reputations": {k: {"rating": v.rating, "reviews": v.reviews,
+                            "operating_days": v.operating_days}
+                        for k, v in ctx.reputations.items()},
     }
 
 
@@ -336,8 +338,7 @@ def _decision_text(ctx: DecisionContext, decision: Decision, state_part: dict[st
              "created_orders": records_json.dumps(decision.created_orders)}
     for key, value in state_part.items():
         parts[key] = records_json.dumps(value)
-    return "{" + ",".join(f"{json.dumps(key, ensure_ascii=False)}:{text}"
-                          for key, text in parts.items()) + "}"
+    return "{" + ",".join(f"{records_json.dumps(key)}:{text}" for key, text in parts.items()) + "}"
 
 
 # The journal and outbox rows are written with fixed SQL text (repository, storage.fixed_sql):

@@ -76,6 +76,9 @@ def test_text_is_the_standard_librarys(value: object) -> None:
 
 
 def test_edge_values_match_the_standard_library() -> None:
-    for value in (1e-07, float("nan"), float("inf"), 2 ** 64, -(2 ** 63) - 1, "\ud800", "\u2028\x00é"):
+    edges = (1e-07, 1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, -1.5e15, 5e-324,
+             1.7976931348623157e308, -0.0, float("nan"), float("inf"), 2 ** 64, -(2 ** 63) - 1,
+             "\ud800", "\u2028\x00é")
+    for value in edges:
         assert records_json.dumps(value) == json.dumps(value, separators=(",", ":"),
                                                        ensure_ascii=False)

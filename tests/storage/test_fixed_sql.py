@@ -162,3 +162,16 @@ def test_a_row_missing_under_a_known_state_is_written_whole(db: peewee.Database,
     with database_proxy.atomic():
         order_store._save_state(before, after, {"order": after.order, "bonds": ()})
     assert order_store.load_state(ORDER) == after
+
+
+def test_the_journal_context_records_reputations_as_asdict_does() -> None:
+    """journal_context writes UserInfo's fields by name (asdict's deep copy was a cost):
+    a field added to UserInfo must reach the journal too."""
+    from dataclasses import asdict
+
+    from adapters.nostr.protocol.payloads import UserInfo
+
+    info = UserInfo(rating=4.5, reviews=3, operating_days=12)
+    ctx = DecisionContext(settings=example_settings(), now=7, entropy=b"\x01" * 32,
+                          network="regtest", prices=None, reputations={USER: info})
+    assert order_store.journal_context(ctx)["reputations"] == {USER: asdict(info)}
