@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -153,13 +152,16 @@ class SystemPump:
 
     That base runs actors only while a thread is inside `tell`/`ask`/`listen` (the end-to-end
     tests' `pump` calls `listen` between steps); it is not thread-safe, so this thread is the only
-    one that touches the system after start: other threads hand it messages with `tell`.
+    one that runs the system after start. Other threads hand it messages with `tell`, through a
+    private external context of the system (thespian's way for other threads): the message joins
+    the pending sends at once, under the system's lock, instead of waiting for the actors to go
+    idle, as the relay pool's reads reach the daemon without waiting for its actors.
     """
 
     def __init__(self, system: Any, slice_s: float = 0.01) -> None:
         self._system = system
         self._slice_s = slice_s
-        self._calls: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._external: Any = None
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="daemon-actor-pump", daemon=True)
@@ -171,19 +173,15 @@ class SystemPump:
         return self
 
     def tell(self, address: Any, message: Any) -> None:
-        self._calls.put((address, message))
+        self._external.tell(address, message)
 
     def _run(self) -> None:
         self.native_id = threading.get_native_id()
-        self._ready.set()
-        while not self._stop.is_set():
-            while True:
-                try:
-                    address, message = self._calls.get_nowait()
-                except queue.Empty:
-                    break
-                self._system.tell(address, message)
-            self._system.listen(self._slice_s)
+        with self._system.private() as external:
+            self._external = external
+            self._ready.set()
+            while not self._stop.is_set():
+                self._system.listen(self._slice_s)
 
     def stop(self) -> None:
         self._stop.set()
