@@ -179,12 +179,17 @@ def _update_sql(model: Any, names: tuple[str, ...]) -> str:
 
 
 def _insert_sql(model: Any, names: tuple[str, ...]) -> str:
+    """INSERT of a whole row that updates the row with the same id if there is one (one
+    statement: a new record is written without an UPDATE that finds nothing first)."""
     key = (model, names)
     sql = _INSERT_SQL.get(key)
     if sql is None:
         columns = ", ".join(_column(model, n) for n in names)
+        updates = ", ".join(f"{_column(model, n)} = excluded.{_column(model, n)}"
+                            for n in names if n != "id")
         sql = _INSERT_SQL[key] = (f'INSERT INTO "{model._meta.table_name}" ({columns})'
-                                  f" VALUES ({fixed_sql.placeholders(len(names))})")
+                                  f" VALUES ({fixed_sql.placeholders(len(names))})"
+                                  f" ON CONFLICT ({_column(model, 'id')}) DO UPDATE SET {updates}")
     return sql
 
 
@@ -208,19 +213,20 @@ def _db_value(field: Any, value: Any) -> Any:
 
 def _upsert(model: Any, record: Any, before: Any = None) -> None:
     """Write `record`'s row. Given `before`, the record as its row was last written, only the
-    columns that differ are updated (an order record has ~50: a status change wrote them all)."""
+    columns that differ are updated (an order record has ~50: a status change wrote them all);
+    else, or if that row is missing, the whole row is inserted (or replaces the row)."""
     columns = _columns(model, type(record))
-    changed = columns if before is None else tuple(
-        (n, f) for n, f in columns[:-1] if getattr(record, n) != getattr(before, n))
     if before is not None:
+        changed = tuple((n, f) for n, f in columns[:-1]
+                        if getattr(record, n) != getattr(before, n))
         if not changed:
             return
         changed = (*changed, columns[-1])
-    names = tuple(n for n, _ in changed)
-    params = [_db_value(f, getattr(record, n)) for n, f in changed]
-    if not fixed_sql.execute(_update_sql(model, names), params).rowcount:
-        fixed_sql.execute(_insert_sql(model, tuple(n for n, _ in columns)),
-                          [_db_value(f, getattr(record, n)) for n, f in columns])
+        params = [_db_value(f, getattr(record, n)) for n, f in changed]
+        if fixed_sql.execute(_update_sql(model, tuple(n for n, _ in changed)), params).rowcount:
+            return
+    fixed_sql.execute(_insert_sql(model, tuple(n for n, _ in columns)),
+                      [_db_value(f, getattr(record, n)) for n, f in columns])
 
 
 def _save_state(before: OrderState | None, after: OrderState,

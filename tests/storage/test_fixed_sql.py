@@ -175,3 +175,16 @@ def test_the_journal_context_records_reputations_as_asdict_does() -> None:
     ctx = DecisionContext(settings=example_settings(), now=7, entropy=b"\x01" * 32,
                           network="regtest", prices=None, reputations={USER: info})
     assert order_store.journal_context(ctx)["reputations"] == {USER: asdict(info)}
+
+
+def test_a_whole_state_saved_over_an_existing_row_replaces_it(db: peewee.Database,
+                                                              rows: dict) -> None:
+    repository.upsert_order(dict(rows["order"], id=ORDER))
+    before = order_store.load_state(ORDER)
+    assert before is not None
+    after = OrderState(order=replace(before.order, premium=before.order.premium + 2),
+                       bonds=(), dispute=None)
+    with database_proxy.atomic():
+        order_store._save_state(None, after)  # no known state: one INSERT ... ON CONFLICT
+    assert order_store.load_state(ORDER) == after
+    assert models.Order.select().where(models.Order.id == ORDER).count() == 1
