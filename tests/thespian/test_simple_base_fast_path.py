@@ -94,3 +94,17 @@ def test_exited_children_are_forgotten(simple_system) -> None:
     assert len(children) == 0
     simple_system.tell(parent, 1)  # still makes children
     assert len(children) == 1
+
+
+def test_deliveries_are_logged_only_when_thespian_debug_is_on(simple_system, caplog) -> None:
+    import logging
+
+    recorder = simple_system.createActor(Recorder)
+    with caplog.at_level(logging.INFO, logger="Thespian"):
+        simple_system.tell(recorder, "quiet")
+    assert not [r for r in caplog.records if "got message" in r.getMessage()]
+    with caplog.at_level(logging.DEBUG, logger="Thespian"):
+        simple_system.tell(recorder, "loud")
+    assert any("got message" in r.getMessage() and "loud" in r.getMessage()
+               for r in caplog.records)
+    assert simple_system.ask(recorder, "log", 5) == ["quiet", "loud"]
