@@ -58,7 +58,6 @@ def _record_from_row(cls: type, row: Any, enums: dict[str, type[Enum]]) -> Any:
     return cls(**values)
 
 
-
 def order_record(row: models.Order) -> OrderRecord:
     from adapters.nostr.protocol.enums import Kind, Status
 

@@ -58,6 +58,8 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 class _StdFloat(float):
     """A float orjson must write as the standard library does: the two differ on some exponents
     (``1e-07`` against ``1e-7``) and on NaN, and stored texts are compared with new ones."""
+
+
 # field names of each dataclass met so far (None: not a dataclass); `dataclasses.fields` and
 # `is_dataclass` per value were a tenth of the encoding's cost
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
@@ -76,9 +78,7 @@ def _encode(value: Any) -> Any:
     cls = type(value)
     if cls in _PLAIN:
         return value
-    names = _FIELD_NAMES.get(cls, ())
-    if names == ():
-        names = _field_names(cls)
+    names = _field_names(cls)
     if names is not None:
         out: dict[str, Any] = {_TYPE: cls.__name__}
         for name in names:
