@@ -119,12 +119,18 @@ def test_the_journal_decision_text_is_the_dumped_object(with_state: bool) -> Non
     assert json.loads(text)["effects"][1]["identity"] == USER
 
 
-def test_a_state_saved_then_read_round_trips(db: peewee.Database, rows: dict) -> None:
+def _stored_order_and_raised_premium(rows: dict, by: int) -> tuple[OrderState, OrderState]:
+    """An order stored alone (no bonds, no dispute), its state read back, and that state with
+    the premium raised by `by`."""
     repository.upsert_order(dict(rows["order"], id=ORDER))
     before = order_store.load_state(ORDER)
-    assert before is not None
-    after = OrderState(order=replace(before.order, premium=before.order.premium + 1),
-                       bonds=before.bonds, dispute=before.dispute)
+    assert before is not None and before.bonds == () and before.dispute is None
+    return before, OrderState(order=replace(before.order, premium=before.order.premium + by),
+                              bonds=(), dispute=None)
+
+
+def test_a_state_saved_then_read_round_trips(db: peewee.Database, rows: dict) -> None:
+    before, after = _stored_order_and_raised_premium(rows, 1)
     with database_proxy.atomic():
         order_store._save_state(before, after)
     assert order_store.load_state(ORDER) == after
@@ -153,11 +159,7 @@ def test_a_changed_state_writes_only_the_columns_that_differ(db: peewee.Database
 
 def test_a_row_missing_under_a_known_state_is_written_whole(db: peewee.Database,
                                                             rows: dict) -> None:
-    repository.upsert_order(dict(rows["order"], id=ORDER))
-    before = order_store.load_state(ORDER)
-    assert before is not None
-    after = OrderState(order=replace(before.order, premium=before.order.premium + 1),
-                       bonds=(), dispute=None)
+    before, after = _stored_order_and_raised_premium(rows, 1)
     models.Order.delete().where(models.Order.id == ORDER).execute()
     with database_proxy.atomic():
         order_store._save_state(before, after, {"order": after.order, "bonds": ()})
@@ -179,11 +181,7 @@ def test_the_journal_context_records_reputations_as_asdict_does() -> None:
 
 def test_a_whole_state_saved_over_an_existing_row_replaces_it(db: peewee.Database,
                                                               rows: dict) -> None:
-    repository.upsert_order(dict(rows["order"], id=ORDER))
-    before = order_store.load_state(ORDER)
-    assert before is not None
-    after = OrderState(order=replace(before.order, premium=before.order.premium + 2),
-                       bonds=(), dispute=None)
+    _, after = _stored_order_and_raised_premium(rows, 2)
     with database_proxy.atomic():
         order_store._save_state(None, after)  # no known state: one INSERT ... ON CONFLICT
     assert order_store.load_state(ORDER) == after
