@@ -41,7 +41,9 @@ directory has up to `live_order_actor_cap` children). `fast_simple_base` makes t
 list a deque, skips the timer check until the earliest wake-up is due, and keys children by
 address: about a tenth of that base's CPU per request in benchmark (2). Its loop also marks
 the thread as batching for `storage.commit_group` and tells it of each delivery, and its
-delivery looks up thespian's logger once, not per message.
+delivery looks up thespian's logger once, not per message. Between messages the running thread
+waits on an event instead of sleeping: a message another thread hands over (a private context's
+`tell`, an adapter thread's `thread_waker`) wakes it at once.
 
 Every base: thespian creates each actor through `withPossibleInitArgs.create`, which asks
 `inspect.signature` for the class's `__init__` parameters every time (3 % of the actors' thread
@@ -57,9 +59,10 @@ import logging
 import math
 import select
 import selectors
+import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _READABLE = select.POLLIN | select.POLLPRI
@@ -164,7 +167,15 @@ def cheap_identify() -> None:
 
 
 class _PendingSends(collections.deque):  # type: ignore[type-arg]
-    """simpleSystemBase's pending sends: thespian pops index 0, which a deque does in O(1)."""
+    """simpleSystemBase's pending sends: thespian pops index 0, which a deque does in O(1).
+
+    Adapter threads append to it without thespian's lock (`thread_waker`), so iterating it (a
+    status request lists an actor's pending messages) goes over a snapshot: a deque appended to
+    while it is iterated raises RuntimeError. Taking the snapshot runs no Python code, so no
+    other thread can append half-way through it."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(collections.deque.__iter__(self)))
 
     def pop(self, index: int = -1) -> Any:  # type: ignore[override]
         if index == 0:
@@ -204,7 +215,8 @@ class _Children:
 
 def fast_simple_base() -> None:
     """simpleSystemBase: O(1) pending-send pops and child removal; wake-up timers checked
-    only once the earliest is due (thespian's clock is `time.perf_counter`)."""
+    only once the earliest is due (thespian's clock is `time.perf_counter`); a thread that
+    hands the system a message wakes the thread running it (`thread_waker`)."""
     from thespian.system import simpleSystemBase as simple
     from thespian.system import timing
 
@@ -217,6 +229,7 @@ def fast_simple_base() -> None:
     original_realize = base._realizeWakeups
     original_add = simple.WakeupManager._add_wakeup
     original_ref_init = simple.ActorRef.__init__
+    original_private_tell = simple.ActorSystemPrivate.tell
 
     def earliest_due(system: Any) -> float:
         dues = [timer._time_to_quit for _, timer, _ in system._wakeUps
@@ -227,6 +240,13 @@ def fast_simple_base() -> None:
         original_init(self, *args, **kw)
         self._pendingSends = _PendingSends(self._pendingSends)
         self._mostro_next_due = earliest_due(self)
+        self._mostro_wake = threading.Event()
+
+    def private_tell(self: Any, address: Any, message: Any) -> None:
+        original_private_tell(self, address, message)
+        wake = getattr(self.mainsys(), "_mostro_wake", None)
+        if wake is not None:
+            wake.set()
 
     def add_wakeup(self: Any, from_actor: Any, time_period: Any, payload: Any) -> None:
         original_add(self, from_actor, time_period, payload)
@@ -264,7 +284,9 @@ def fast_simple_base() -> None:
     def run_sends_batching(self: Any, timeout: Any, stop_on_available: Any) -> None:
         end = None if timeout is None else time.perf_counter() + timing.timePeriodSeconds(timeout)
         sent = 0
+        wake = self._mostro_wake
         while end is None or time.perf_counter() < end:
+            wake.clear()  # before looking: a message handed over after this sets it again
             while self._pendingSends:
                 sent += 1
                 if self.procLimit and sent > self.procLimit:
@@ -278,11 +300,12 @@ def fast_simple_base() -> None:
                         not simple.isInternalActorSystemMessage(response)
                         for response in getattr(stop_on_available.instance, "responses", ())):
                     return
-            now = time.perf_counter()
-            due = self._mostro_next_due
-            if end is None or due == math.inf:
-                return  # nothing is scheduled: only another thread's call can bring work
-            time.sleep(max(0.0, min(due, end) - now))
+            if end is None:
+                return
+            # the slice is waited out (up to the next wake-up), unless another thread hands
+            # over a message meanwhile: adapters' threads do, so even with nothing scheduled
+            # a reply to an `ask` can still come within the slice
+            wake.wait(max(0.0, min(self._mostro_next_due, end) - time.perf_counter()))
             self._realizeWakeups()
 
     realize_wakeups._mostro_compat = True  # type: ignore[attr-defined]
@@ -292,6 +315,33 @@ def fast_simple_base() -> None:
     base._add_wakeup = add_wakeup  # type: ignore[method-assign]
     base._realizeWakeups = realize_wakeups  # type: ignore[method-assign]
     simple.ActorRef.__init__ = ref_init  # type: ignore[method-assign]
+    simple.ActorSystemPrivate.tell = private_tell  # type: ignore[method-assign]
+
+
+def thread_waker(actor: Any) -> Callable[[], None] | None:
+    """On simpleSystemBase, a callable any thread may use to hand `actor` a `WatchMessage`
+    and wake the thread running the system; None on other bases (they watch a pipe or poll).
+
+    Without it an adapter's threads could only be heard by polling: every hand-over waited
+    for the next poll while the system's thread slept (a third of benchmark (2)'s window)."""
+    from thespian.actors import WatchMessage
+    from thespian.system import simpleSystemBase as simple
+
+    ref = getattr(actor, "_myRef", None)
+    system = getattr(getattr(ref, "_system", None), "_systemBase", None)
+    wake = getattr(system, "_mostro_wake", None)
+    if not isinstance(ref, simple.ActorRef) or wake is None:
+        return None
+    address = ref.address
+
+    def post() -> None:
+        # not under thespian's lock: the running thread holds it for as long as an actor runs,
+        # and a relay or Lightning thread must never wait on an actor. The pending sends are a
+        # deque (`_PendingSends`), whose append and pop are atomic.
+        system._pendingSends.append(simple.PendingSend(address, WatchMessage([]), address))
+        wake.set()
+
+    return post
 
 
 def cached_init_parameters() -> None:

@@ -6,7 +6,9 @@ when it is woken. Waking works on every thespian base:
 
 - where the base supports `ThespianWatch` (multiprocTCPBase), a self-pipe is
   watched, so the actor wakes as soon as a thread writes one byte;
-- elsewhere (multiprocQueueBase, simpleSystemBase) the actor polls with a short
+- on simpleSystemBase the first `put` after a drain hands the actor a `WatchMessage` through
+  the system (`thespian_compat.thread_waker`, given by `attach`), waking the thread that runs it;
+- elsewhere (multiprocQueueBase) the actor polls with a short
   `wakeupAfter`, which `poll_interval` sets: `BUSY_POLL` for `BUSY_SPELL` after a drain
   that found items (a burst keeps coming: 20 ms per round trip left the actors idle between
   batches while requests waited), the slower class default after that.
@@ -20,10 +22,13 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from thespian.actors import ThespianWatch
+
+from actors.thespian_compat import thread_waker
 
 WATCH_CAPABILITY = "Thespian Watch Supported"
 
@@ -41,6 +46,8 @@ class ThreadBridge:
         self._lock = threading.Lock()
         self._signalled = False
         self._busy_until = 0.0  # monotonic
+        self._waker: Callable[[], None] | None = None
+        self._attached = False
         self._read_fd, self._write_fd = os.pipe() if can_watch else (-1, -1)
         if can_watch:
             os.set_blocking(self._read_fd, False)
@@ -51,19 +58,37 @@ class ThreadBridge:
         """Build a bridge suited to the base the actor runs on."""
         return cls(bool(capabilities.get(WATCH_CAPABILITY, False)))
 
+    def attach(self, actor: Any) -> None:
+        """Let `put` wake `actor` where its base allows no pipe watch; call it from inside the
+        actor's `receiveMessage` (thespian sets the actor's link to its system after `__init__`)."""
+        if not self._attached:
+            self._attached = True
+            self._waker = None if self._can_watch else thread_waker(actor)
+
     @property
     def can_watch(self) -> bool:
         return self._can_watch
 
+    @property
+    def wakes_on_put(self) -> bool:
+        """Whether a `put` wakes the actor by itself: when False the actor must poll."""
+        return self._can_watch or self._waker is not None
+
     def put(self, item: Any) -> None:
         """Queue an item; callable from any thread."""
         self._items.put(item)
-        if not self._can_watch:
+        waker = self._waker
+        if self._signalled or (not self._can_watch and waker is None):
+            # already signalled: `drain` clears the flag before taking the items, so it will
+            # take this one (a stale True can only be read before that clear)
             return
         with self._lock:
             if self._signalled:
                 return
             self._signalled = True
+        if waker is not None:
+            waker()
+            return
         try:
             os.write(self._write_fd, b"\x01")
         except (BlockingIOError, OSError):
@@ -80,6 +105,7 @@ class ThreadBridge:
                     pass
             except (BlockingIOError, OSError):
                 pass
+        if self._can_watch or self._waker is not None:
             with self._lock:
                 self._signalled = False
         items: list[Any] = []
@@ -99,6 +125,7 @@ class ThreadBridge:
         return ThespianWatch([self._read_fd]) if self._can_watch else None
 
     def close(self) -> None:
+        self._waker, self._attached = None, True
         if self._can_watch:
             for fd in (self._read_fd, self._write_fd):
                 try:

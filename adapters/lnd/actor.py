@@ -132,6 +132,7 @@ class LightningAdapter(Actor):
     # ------------------------------------------------------------ dispatch
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
+        self._bridge.attach(self)
         if isinstance(message, ActorExitRequest):
             self._stop_all()
             self._close_clients()
@@ -152,9 +153,8 @@ class LightningAdapter(Actor):
 
     def _arm(self) -> Any:
         """Make sure a thread's `put` wakes us: the pipe watch, or a poll while threads live."""
-        watch = self._bridge.watch()
-        if watch is not None:
-            return watch
+        if self._bridge.wakes_on_put:
+            return self._bridge.watch()
         busy = (
             self._connector is not None
             or self._pool.busy

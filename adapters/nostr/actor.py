@@ -78,7 +78,7 @@ GIFT_WRAP_LOOKBACK = 2 * 24 * 3600 + 3600
 DIRECT_MESSAGE_LOOKBACK = 60
 _POLL = "nostr-adapter-poll"
 _FLUSH_RESULTS = "nostr-adapter-flush-results"
-# Where the adapter wakes on every relay OK (ThespianWatch), outcomes are held this long so one
+# Where the adapter wakes on every relay OK (a pipe watch or a waker), outcomes are held this long so one
 # `PublishResults` carries a burst of them: they only mark effects done, so a few ms is free.
 RESULTS_FLUSH_DELAY = timedelta(milliseconds=10)
 
@@ -183,6 +183,7 @@ class NostrAdapter(Actor):
             self._handler = message.inbound_handler_factory()
         seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
         bridge = ThreadBridge.for_actor(self._capabilities)
+        bridge.attach(self)
         # every event read in one pool loop iteration crosses to the actor as one list; with a
         # check worker, that list goes through the worker first (its results ride along)
         checker = None
@@ -305,7 +306,7 @@ class NostrAdapter(Actor):
             self._inbound(received)
         if not self._results:
             return
-        if self._bridge.can_watch:
+        if self._bridge.wakes_on_put:
             # woken per OK: gather a burst of them before telling the owner
             if not self._flush_armed:
                 self._flush_armed = True
@@ -347,7 +348,7 @@ class NostrAdapter(Actor):
             self._publish_many(replies, self._owner)
 
     def _arm_poll(self) -> None:
-        if self._bridge is not None and not self._bridge.can_watch and not self._polling:
+        if self._bridge is not None and not self._bridge.wakes_on_put and not self._polling:
             self._polling = True
             self.wakeupAfter(self._bridge.poll_interval, payload=_POLL)
 
