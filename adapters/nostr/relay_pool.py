@@ -105,8 +105,27 @@ def backoff_delay(attempt: int, settings: PoolSettings, rng: random.Random) -> f
     return ceiling * (1.0 - settings.backoff_jitter * rng.random())
 
 
-def _event_message(event: Mapping[str, Any]) -> str:
-    return json.dumps(["EVENT", dict(event)], separators=(",", ":"), ensure_ascii=False)
+# one encoder: `json.dumps` with options builds a new one per call
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A signed event already written as its relay message, `["EVENT", event]` (the sign worker
+    writes it beside the actors, so the daemon's own process neither encodes nor unpickles the
+    event's fields)."""
+
+    event_id: str
+    message: str
+
+
+def event_message(event: Mapping[str, Any]) -> str:
+    """The relay message publishing `event`."""
+    return _COMPACT.encode(["EVENT", event if type(event) is dict else dict(event)])
+
+
+def rendered(event: Mapping[str, Any]) -> Rendered:
+    return Rendered(str(event["id"]), event_message(event))
 
 
 def verify_event(event: Any) -> bool:
@@ -264,19 +283,23 @@ class RelayPool:
         event_id = event.get("id")
         if not isinstance(event_id, str):
             raise ValueError("publish needs a complete event with an id")
-        self._call(self._publish_all, [(event_id, _event_message(event), token)])
+        self._call(self._publish_all, [(event_id, event_message(event), token)])
         return event_id
 
-    def publish_many(self, items: Iterable[tuple[Mapping[str, Any], Any]]) -> list[str]:
+    def publish_many(self, items: Iterable[tuple[Mapping[str, Any] | Rendered, Any]]) -> list[str]:
         """`publish` for several `(event, token)` pairs with one wake-up of the pool's loop
-        (one `call_soon_threadsafe` instead of one per event); returns their ids in order.
-        Raises ValueError, publishing none of them, if any event has no id."""
+        (one `call_soon_threadsafe` instead of one per event); returns their ids in order. An
+        event may come `Rendered` already. Raises ValueError, publishing none of them, if any
+        event has no id."""
         entries: list[tuple[str, str, Any]] = []
         for event, token in items:
+            if isinstance(event, Rendered):
+                entries.append((event.event_id, event.message, token))
+                continue
             event_id = event.get("id")
             if not isinstance(event_id, str):
                 raise ValueError("publish needs a complete event with an id")
-            entries.append((event_id, _event_message(event), token))
+            entries.append((event_id, event_message(event), token))
         if entries:
             self._call(self._publish_all, entries)
         return [event_id for event_id, _, _ in entries]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.nostr.check_worker import CheckWorker
-from adapters.nostr.relay_pool import PublishOutcome, RelayPool
+from adapters.nostr.relay_pool import PublishOutcome, RelayPool, Rendered
 from adapters.nostr.unsigned import SignerFactory, Unsigned
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Signing:
             self._worker.stop()
 
     def _signed(self, pairs: list[tuple[tuple[Unsigned, Any], Any]]) -> None:
-        ready: list[tuple[dict[str, Any], Any]] = []
+        ready: list[tuple[Rendered, Any]] = []
         for (item, token), event in pairs:
             if event is None:  # the worker is off or broke on it: sign it here
                 try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from adapters.nostr import keys, transport
 from adapters.nostr.events import EventTemplate
+from adapters.nostr.relay_pool import Rendered, rendered
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,12 @@ class SignerFactory:
     def __init__(self, node_secret_hex: str) -> None:
         self.node_secret_hex = node_secret_hex
 
-    def __call__(self) -> Callable[[Unsigned, int], dict[str, Any]]:
+    def __call__(self) -> Callable[[Unsigned, int], Rendered]:
         secret = self.node_secret_hex
 
-        def sign_one(item: Unsigned, _now: int) -> dict[str, Any]:
-            return sign(item, secret)
+        def sign_one(item: Unsigned, _now: int) -> Rendered:
+            # written as the relay message here: the JSON and the event's fields then stay out
+            # of the daemon's process, which only passes the text on
+            return rendered(sign(item, secret))
 
         return sign_one

@@ -8,6 +8,7 @@ nothing but where the signing happens; what cannot be signed is reported, not lo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -107,3 +108,20 @@ def test_what_cannot_be_signed_is_reported_and_the_rest_goes_out(pool, recorder)
         assert not refused.accepted and "could not sign" in refused.rejected[0][1]
     finally:
         signing.stop()
+
+
+def test_the_signer_hands_back_the_relay_message_ready_to_send() -> None:
+    """What the worker returns is the `["EVENT", event]` text of a correctly signed event: the
+    daemon's process passes it to the relays as it is."""
+    from adapters.nostr.relay_pool import Rendered, verify_event
+
+    sign_one = SignerFactory(NODE.secret_hex)()
+    (reply, _), = _replies(NODE.public_hex, 1, "rendered")
+    (note, _), = _notes(1, "rendered")
+    for item in (reply, note):
+        out = sign_one(item, 0)
+        assert isinstance(out, Rendered)
+        verb, event = json.loads(out.message)
+        assert verb == "EVENT" and event["id"] == out.event_id
+        assert verify_event(event)
+        assert event["pubkey"] == NODE.public_hex
