@@ -10,11 +10,10 @@ Every exit releases the taker bonds (a no-op without bonds).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, CantDoReason, Status
 
 from . import bond_hooks
+from .evolve import replace
 from .model import (
     CancelHoldInvoice,
     ClientRequest,

@@ -20,13 +20,12 @@ Rows (status → deadline → result):
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, Kind, Status
 from adapters.nostr.protocol.payloads import OrderPayload
 
 from . import bond_hooks
 from .escrow import escrow_guard, escrow_guard_window
+from .evolve import replace
 from .model import Deadline, DeadlineKind, Decision, DecisionContext, OrderState
 from .parties import taker_key
 from .payout import payout_retry_due, retry_payout

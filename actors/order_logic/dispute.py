@@ -15,11 +15,10 @@ module) the reply is ``dispute_creation_error``.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, CantDoReason, Status
 from adapters.nostr.protocol.payloads import DisputePayload
 
+from .evolve import replace
 from .model import (
     ClientRequest,
     Decision,

@@ -24,13 +24,12 @@ Deviations (ours), each on purpose:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, Status
 from adapters.nostr.protocol.payloads import OrderPayload, PaymentRequest, Peer
 
 from . import bond_hooks
 from .dispute import open_dispute
+from .evolve import replace
 from .model import (
     AddHoldInvoice,
     CancelHoldInvoice,

@@ -15,12 +15,11 @@ the adapter reports the outcome under that key.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, Status
 from adapters.nostr.protocol.payloads import OrderPayload
 from adapters.nostr.protocol.payloads import PaymentFailed as PaymentFailedPayload
 
+from .evolve import replace
 from .fees import routing_fee_cap
 from .invoice_rules import check_invoice_payable, decode_invoice, is_lightning_address
 from .model import (

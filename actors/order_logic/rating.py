@@ -14,11 +14,12 @@ full-privacy party stay silently ignored, as in Rust (they are not errors).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from adapters.nostr.protocol.enums import MAX_RATING, MIN_RATING, Action, CantDoReason, Status
 from adapters.nostr.protocol.payloads import RatingUser
 
+from .evolve import replace
 from .model import ClientRequest, Decision, DecisionContext, OrderState, RecordRating
 from .replies import cant_do, notify
 from .status_rules import status_refusal

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import replace
 
 from adapters.nostr.protocol.enums import Action, Kind, Status
 from adapters.nostr.protocol.payloads import OrderPayload
 
+from .evolve import replace
 from .model import (
     CancelHoldInvoice,
     DecisionContext,

@@ -16,13 +16,12 @@ a missing price is ``price_too_stale`` (see ``fees``).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, CantDoReason, Kind, Status
 from adapters.nostr.protocol.payloads import Amount, OrderPayload, PaymentRequest
 
 from . import bond_hooks
 from .escrow import create_escrow
+from .evolve import replace
 from .fees import dev_fee, market_quote, mostro_fee, price_for
 from .invoice_rules import invoice_refusal
 from .model import (

@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 from actors.bond_amount import bond_amount_sats
 from adapters.nostr.protocol.enums import Action, CantDoReason, Status
 from adapters.nostr.protocol.payloads import PaymentRequest, SmallOrder
 
+from .evolve import replace
 from .model import (
     ACTIVE_BOND_STATES,
     AddHoldInvoice,

@@ -11,13 +11,12 @@ Deviation (ours): a missing ``payment_request`` in ``add-invoice`` is
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, CantDoReason, Kind, Status
 from adapters.nostr.protocol.payloads import NextTrade, OrderPayload, PaymentRequest, Peer
 
 from . import bond_hooks
 from .escrow import activation_messages, create_escrow
+from .evolve import replace
 from .invoice_rules import invoice_refusal
 from .model import (
     ClientRequest,

@@ -11,10 +11,9 @@ Deviation (ours): a sender whose identity is not the maker's gets
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from adapters.nostr.protocol.enums import Action, CantDoReason, Kind, Status
 
+from .evolve import replace
 from .model import ClientRequest, Decision, DecisionContext, OrderState
 from .replies import cant_do, notify
 
