@@ -105,6 +105,9 @@ class OrderProcessor:
         self.state: OrderState | None = None if new else order_store.load_state(order_id)
         # the effects behind the outbox ids the last `handle` returned, in the same order
         self.last_effects: tuple[Any, ...] = ()
+        # the order's last journal seq, once this processor wrote it (a new order has none);
+        # None: read it from the journal. Reset when a commit this relied on fails.
+        self.journal_seq: int | None = 0 if new else None
 
     def handle(self, event: OrderEvent, now: int | None) -> tuple[list[int], list[OrderState]]:
         """Decide and commit one event; return outbox ids and every state whose deadlines changed."""
@@ -123,7 +126,8 @@ class OrderProcessor:
         self.last_effects = ()
         if decision.state == self.state and not decision.effects and not decision.created_orders:
             return [], []
-        ids = order_store.commit_decision(self.order_id, self.state, event, ctx, decision)
+        ids, self.journal_seq = order_store.commit_decision(
+            self.order_id, self.state, event, ctx, decision, self.journal_seq)
         self.last_effects = tuple(order_store.queued_effects(decision))
         self.state = decision.state
         changed = [s for s in (decision.state, *decision.created_orders) if s is not None]
@@ -243,6 +247,7 @@ class OrderActor(Actor):
 
         def failed(error: Exception) -> None:
             self._uncommitted -= 1
+            processor.journal_seq = None  # the rows it counted were rolled back
             if not self._waiting:  # this actor's oldest event of the group: back to before it
                 processor.state = before
             self._wait_for_storage(msg, sender, error)

@@ -256,10 +256,9 @@ def _apply_user_effect(effect: RecordTradeIndex | RecordRating, now: int) -> Non
     # create-if-missing never fails on a concurrent creation, and the row is locked
     # for the read-modify-write, so neither decision's change is lost.
     if isinstance(effect, RecordTradeIndex):
-        # two fixed statements (the conditional UPDATE is its own read-modify-write under
-        # the row's lock) instead of insert, locked read and a whole-row save
-        repository.ensure_user(effect.identity, now)
-        repository.raise_last_trade_index(effect.identity, effect.trade_index)
+        # one fixed statement (the conditional upsert is its own read-modify-write under the
+        # row's lock) instead of insert, locked read and a whole-row save
+        repository.record_trade_index(effect.identity, effect.trade_index, now)
         return
     user = repository.lock_user(effect.identity)
     if user is None:
@@ -301,10 +300,11 @@ def commit_decision(
     event: OrderEvent,
     ctx: DecisionContext,
     decision: Decision,
-) -> list[int]:
-    """Write the decision atomically; return the outbox ids to dispatch after commit."""
+    journal_seq: int | None = None,
+) -> tuple[list[int], int]:
+    """Write the decision atomically; return the outbox ids to dispatch after commit and the
+    journal seq written. `journal_seq`: the order's last seq, when the caller knows it."""
     db = models.database_proxy
-    outbox_ids: list[int] = []
     # Only what changed since `before` (journal_changes): the whole state with every decision
     # made N accepted bonds cost O(N²) serialisation.
     state_part = journal_changes.journal_state(before, decision.state)
@@ -320,16 +320,20 @@ def commit_decision(
             _apply_user_effect(effect, ctx.now)
         # each effect serialised once, for the journal and for its outbox row
         effect_texts = [records_json.dumps(e) for e in decision.effects]
-        _append_journal(
+        seq = repository.append_journal(
             order_id,
             records_json.dumps(event),
             _decision_text(ctx, decision, state_part, effect_texts),
             ctx.now,
+            journal_seq,
         )
-        for effect, text in zip(decision.effects, effect_texts, strict=True):
-            if not isinstance(effect, _USER_EFFECTS):
-                outbox_ids.append(_enqueue(order_id, type(effect).__name__, text, ctx.now))
-    return outbox_ids
+        # the journal and outbox rows are fixed SQL text (storage.fixed_sql), the outbox's in
+        # one statement
+        outbox_ids = repository.enqueue_effects(order_id, [
+            (type(effect).__name__, EFFECT_TARGETS[type(effect).__name__], text)
+            for effect, text in zip(decision.effects, effect_texts, strict=True)
+            if not isinstance(effect, _USER_EFFECTS)], ctx.now)
+    return outbox_ids, seq
 
 
 def _decision_text(ctx: DecisionContext, decision: Decision, state_part: dict[str, Any],
@@ -346,12 +350,3 @@ def _decision_text(ctx: DecisionContext, decision: Decision, state_part: dict[st
     return "{" + ",".join(f"{records_json.dumps(key)}:{text}" for key, text in parts.items()) + "}"
 
 
-# The journal and outbox rows are written with fixed SQL text (repository, storage.fixed_sql):
-# peewee's query builder cost more than SQLite itself (~0.5 ms a row, 400 rows for a storm's
-# winner).
-def _append_journal(order_id: str, message: str, decision: str, now: int) -> None:
-    repository.append_journal(order_id, message, decision, now)
-
-
-def _enqueue(order_id: str, name: str, payload: str, now: int) -> int:
-    return repository.enqueue_effect(order_id, name, EFFECT_TARGETS[name], payload, now)

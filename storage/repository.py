@@ -356,8 +356,10 @@ def last_trade_index(pubkey: str) -> int | None:
 
 # Every other column takes its DDL default (the same values as the model's defaults).
 _ENSURE_USER = 'INSERT INTO "users" ("pubkey", "created_at") VALUES (?, ?) ON CONFLICT DO NOTHING'
-_RAISE_TRADE_INDEX = ('UPDATE "users" SET "last_trade_index" = ?'
-                      ' WHERE "pubkey" = ? AND COALESCE("last_trade_index", 0) < ?')
+_RECORD_TRADE_INDEX = (
+    'INSERT INTO "users" ("pubkey", "created_at", "last_trade_index") VALUES (?, ?, ?)'
+    ' ON CONFLICT ("pubkey") DO UPDATE SET "last_trade_index" = excluded."last_trade_index"'
+    ' WHERE COALESCE("users"."last_trade_index", 0) < excluded."last_trade_index"')
 
 
 def ensure_user(pubkey: str, now: int | None = None) -> None:
@@ -365,12 +367,12 @@ def ensure_user(pubkey: str, now: int | None = None) -> None:
     fixed_sql.execute(_ENSURE_USER, (pubkey, _now(now)))
 
 
-def raise_last_trade_index(pubkey: str, trade_index: int) -> bool:
-    """Set the user's last trade index to `trade_index` if that is higher; False if it was not
-    (or there is no such user). One statement: the row's lock orders two concurrent
-    decisions (PostgreSQL), and the comparison is made on the row as it is then."""
-    cursor = fixed_sql.execute(_RAISE_TRADE_INDEX, (trade_index, pubkey, trade_index))
-    return cursor.rowcount == 1
+def record_trade_index(pubkey: str, trade_index: int, now: int | None = None) -> None:
+    """Create the user row unless it exists and raise its last trade index to `trade_index` if
+    that is higher. One statement (it was an insert and an update, run for every new order and
+    take): on PostgreSQL the row's lock orders two concurrent decisions, and the comparison is
+    made on the row as it is then."""
+    fixed_sql.execute(_RECORD_TRADE_INDEX, (pubkey, _now(now), max(trade_index, 0)))
 
 
 def lock_user(pubkey: str) -> User | None:
@@ -410,6 +412,34 @@ def enqueue_effect(
     if is_sqlite(database_proxy.obj):
         return int(fixed_sql.execute(_OUTBOX_INSERT, params).lastrowid)
     return int(fixed_sql.fetch_one(_OUTBOX_INSERT + ' RETURNING "id"', params)[0])
+
+
+_OUTBOX_INSERT_MANY: dict[int, str] = {}
+
+
+def enqueue_effects(
+    order_id: str | None, effects: Sequence[tuple[str, str, str]], now: int | None = None,
+) -> list[int]:
+    """`enqueue_effect` for a decision's `(effect, target, payload_json)` rows in one statement
+    (most decisions queue two or three); returns their outbox ids in the same order.
+
+    The ids come back in row order on both backends: on SQLite each row takes the next rowid
+    (the transaction holds the write lock, so nothing else inserts meanwhile), and on
+    PostgreSQL each row's id is the sequence's next value, taken row by row."""
+    if len(effects) < 2:
+        return [enqueue_effect(order_id, *row, now=now) for row in effects]
+    stamp = _now(now)
+    sql = _OUTBOX_INSERT_MANY.get(len(effects))
+    if sql is None:
+        sql = _OUTBOX_INSERT_MANY[len(effects)] = (
+            _OUTBOX_INSERT.split(" VALUES ")[0] + " VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, 0)"] * len(effects)))
+    params = [value for effect, target, payload in effects
+              for value in (order_id, effect, target, payload, stamp)]
+    if is_sqlite(database_proxy.obj):
+        last = int(fixed_sql.execute(sql, params).lastrowid)
+        return list(range(last - len(effects) + 1, last + 1))
+    return sorted(int(row[0]) for row in fixed_sql.fetch_all(sql + ' RETURNING "id"', params))
 
 
 def undone_outbox(target: str | None = None) -> list[OutboxEffect]:
@@ -507,15 +537,18 @@ def record_outbox_failure(effect_id: int, error: str) -> None:
 
 def append_journal(
     order_id: str, message_json: str, decision_json: str, now: int | None = None,
+    last_seq: int | None = None,
 ) -> int:
     """Append one handled message of an order; returns its sequence number (1, 2, …).
 
     Only the order's actor appends to its journal, so reading the last seq and
     inserting the next needs no lock; the unique (order_id, seq) index turns a
-    routing bug into an IntegrityError instead of a silent fork.
+    routing bug into an IntegrityError instead of a silent fork. An actor that knows its
+    last seq (it wrote it) passes `last_seq` and saves the read.
     """
-    last = fixed_sql.fetch_one(_JOURNAL_LAST, (order_id,))[0]
-    seq = int(last or 0) + 1
+    if last_seq is None:
+        last_seq = int(fixed_sql.fetch_one(_JOURNAL_LAST, (order_id,))[0] or 0)
+    seq = last_seq + 1
     fixed_sql.execute(_JOURNAL_INSERT, (order_id, seq, message_json, decision_json, _now(now)))
     return seq
 

@@ -129,6 +129,9 @@ def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
     assert len({order_id for order_id, _ in seen}) == ORDERS  # each order answered once
     assert all(committed for _, committed in seen)
     assert _stored_orders() == ORDERS
-    journal = models.JournalEntry.select(models.JournalEntry.order_id).tuples()
-    assert sorted(order_id for (order_id,) in journal) == sorted(order_id for order_id, _ in seen)
+    journal = models.JournalEntry.select(models.JournalEntry.order_id,
+                                         models.JournalEntry.seq).tuples()
+    assert sorted(order_id for order_id, _ in journal) == sorted(order_id for order_id, _ in seen)
+    # numbered from 1 again: the rolled-back rows are not counted by the retry
+    assert {seq for _, seq in journal} == {1}
     assert dangling_rows() == 0

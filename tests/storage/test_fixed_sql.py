@@ -63,9 +63,12 @@ def test_trade_index_creates_the_user_and_only_ever_raises(db: peewee.Database) 
         order_store._apply_user_effect(RecordTradeIndex(USER, 3), 2_000)  # lower: kept at 5
     assert repository.last_trade_index(USER) == 5
     assert models.User.get_by_id(USER).created_at == 1_000  # the existing row is untouched
-    assert repository.raise_last_trade_index(USER, 9) is True
-    assert repository.raise_last_trade_index(OTHER, 9) is False  # no such user
+    repository.record_trade_index(USER, 9, 3_000)
     assert repository.last_trade_index(USER) == 9
+    assert models.User.get_by_id(USER).created_at == 1_000
+    repository.record_trade_index(OTHER, 0, 4_000)  # a new user at index 0: the default
+    assert repository.last_trade_index(OTHER) == 0
+    assert models.User.get_by_id(OTHER).created_at == 4_000
 
 
 def test_reputations_and_maker_rating(db: peewee.Database) -> None:
@@ -94,8 +97,19 @@ def test_outbox_ids_rows_and_done(db: peewee.Database) -> None:
     assert repository.mark_outbox_done(first, now=9) is True
     assert repository.mark_outbox_done(first, now=10) is False
     assert repository.newest_done_publication("SendMessage", ORDER) == (first, 9)
+    rows = [("SendMessage", "nostr", f'{{"n":{n}}}') for n in range(3)]
+    ids = repository.enqueue_effects(ORDER, rows, now=11)
+    assert len(ids) == 3 and ids[0] > second and ids == sorted(ids)
+    stored = repository.outbox_rows(ids)
+    assert [stored[i].payload for i in ids] == [payload for _, _, payload in rows]
+    assert repository.enqueue_effects(ORDER, rows[:1], now=12)[0] > ids[-1]
+    assert repository.enqueue_effects(ORDER, [], now=13) == []
     assert repository.append_journal(ORDER, "{}", "{}", now=1) == 1
     assert repository.append_journal(ORDER, "{}", "{}", now=2) == 2
+    assert repository.append_journal(ORDER, "{}", "{}", now=3, last_seq=2) == 3  # told, not read
+    with pytest.raises(peewee.IntegrityError):  # told wrongly: the unique index refuses it
+        with database_proxy.atomic():
+            repository.append_journal(ORDER, "{}", "{}", now=4, last_seq=1)
 
 
 @pytest.mark.parametrize("with_state", [False, True])
