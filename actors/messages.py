@@ -126,11 +126,13 @@ class DispatchEffects:
 
     `effects`, when given, are those rows' effects (same order as `effect_ids`) and
     `order_id` their order: the outbox then runs them without reading back the rows the
-    decision has just written (fresh rows cannot be done yet)."""
+    decision has just written (fresh rows cannot be done yet). `new_order`: the decision
+    created the order, so it has published nothing before (the outbox need not look)."""
 
     effect_ids: tuple[int, ...]
     effects: tuple[Any, ...] = ()
     order_id: str | None = None
+    new_order: bool = False
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,8 @@ class OrderActor(Actor):
         dispatch = None
         if ids and peers.outbox is not None:
             dispatch = DispatchEffects(
-                tuple(ids), effects if len(effects) == len(ids) else (), processor.order_id)
+                tuple(ids), effects if len(effects) == len(ids) else (), processor.order_id,
+                new_order=first_of_new_order(processor.order_id, msg))
             if not self._dispatch_via_directory:
                 self.send(peers.outbox, dispatch)
                 dispatch = None

@@ -205,6 +205,8 @@ class OutboxActor(Actor):
         self.send(self._config.peers.nostr, message)
 
     def _on_dispatch(self, msg: DispatchEffects) -> None:
+        if msg.new_order and msg.order_id is not None:
+            self._publications.new_order(msg.order_id)
         if msg.effects and len(msg.effects) == len(msg.effect_ids):
             # just committed: not done, so no need to read the rows back
             self._run_effects([(effect_id, msg.order_id, effect) for effect_id, effect

@@ -54,6 +54,13 @@ class PublicationOrder:
         if known:
             self._newest[subject] = known[0]
 
+    def new_order(self, order_id: str) -> None:
+        """`order_id` was just created: it has no history to read (one query less per new
+        order)."""
+        subject = ("PublishOrder", order_id)
+        if subject not in self._newest:
+            self._floor.setdefault(subject, 0)
+
     def superseded(self, effect_id: int | None, effect: Any) -> bool:
         """True when a newer publication of the same subject was already sent or confirmed;
         otherwise records this one as the newest."""

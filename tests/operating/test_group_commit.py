@@ -44,12 +44,15 @@ class CommittedOutbox(Actor):
         super().__init__()
         self.observer: peewee.Database | None = None
         self.seen: list[tuple[str, bool]] = []
+        self.new_order: list[bool] = []
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, tuple) and msg[0] == "observe":
             self.observer = storage.connect_database(msg[1])
         elif msg == "list":
             self.send(sender, list(self.seen))
+        elif msg == "new":
+            self.send(sender, list(self.new_order))
         elif isinstance(msg, DispatchBatch | DispatchEffects):
             for dispatch in getattr(msg, "dispatches", (msg,)):
                 ids = list(dispatch.effect_ids)
@@ -58,6 +61,7 @@ class CommittedOutbox(Actor):
                 found = self.observer.execute_sql(
                     f'SELECT count(*) FROM "outbox" WHERE "id" IN ({marks})', ids).fetchone()[0]
                 self.seen.append((dispatch.order_id, found == len(ids)))
+                self.new_order.append(dispatch.new_order)
 
 
 class Starter(Actor):
@@ -113,6 +117,8 @@ def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
     assert all(committed for _, committed in seen)
     assert commits[0] == ORDERS  # the first COMMIT held every order of the burst
     assert len(commits) < ORDERS
+    # each is a new order's first decision: the outbox is told it has no publication history
+    assert simple_system.ask(outbox, "new", 5) == [True] * ORDERS
 
 
 def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(

@@ -73,3 +73,21 @@ def test_after_a_restart_the_history_comes_from_the_outbox_table() -> None:
     assert publications.stamped_after(publish(OTHER, Status.PENDING)) == 0
     assert not publications.superseded(3, publish(OTHER, Status.PENDING))
     assert asked == [("PublishOrder", ORDER.id), ("PublishOrder", OTHER.id)]  # once each
+
+
+def test_a_new_order_is_not_looked_up_in_the_history() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def history(effect: str, order_id: str) -> tuple[int, int] | None:
+        asked.append((effect, order_id))
+        return None
+
+    publications = PublicationOrder(history)
+    publications.new_order(ORDER.id)
+    assert not publications.superseded(40, publish(ORDER, Status.PENDING))
+    assert publications.stamped_after(publish(ORDER, Status.PENDING)) == 0
+    assert asked == []
+    assert not publications.superseded(7, publish(OTHER, Status.PENDING))  # not new: looked up
+    assert asked == [("PublishOrder", OTHER.id)]
+    publications.new_order(ORDER.id)  # said again later: what was sent still counts
+    assert publications.superseded(39, publish(ORDER, Status.PENDING))
