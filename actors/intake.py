@@ -76,6 +76,8 @@ class Intake:
         self._secret = settings.nostr.secret_key_hex()
         self.transport = Transport(settings.mostro.transport)
         self.dropped: Counter[str] = Counter()
+        # ids `remember_ahead` recorded as seen for the events being handled, not yet reached
+        self._seen_ahead: set[str] = set()
 
     def handle(
         self,
@@ -103,7 +105,7 @@ class Intake:
                              now, verified=verified)
         if pre.dropped:
             return _drop(pre.dropped)
-        if not repository.record_seen_event(pre.event_id, now):
+        if not self._first_sight(pre.event_id, now):
             return _drop("replayed-event")
         if pre.created_at < now - FRESHNESS_SECONDS:
             return _drop("stale")
@@ -125,6 +127,22 @@ class Intake:
         if why is not None:
             return _drop(f"verify:{why}")
         return self._dispatch(request, now)
+
+    def remember_ahead(self, events: list[tuple[dict[str, Any], Precheck | None]],
+                       now: int) -> None:
+        """Record as seen, in one statement, the events about to be handled whose checks
+        already passed: the replay guard then finds each one's answer here instead of inserting
+        it alone (inside the same transaction as the handling, so nothing changes on failure)."""
+        self._seen_ahead = repository.record_seen_events(
+            [pre.event_id for event, pre in events
+             if isinstance(pre, Precheck) and pre.event_id == event.get("id") and not pre.dropped],
+            now)
+
+    def _first_sight(self, event_id: str, now: int) -> bool:
+        if event_id in self._seen_ahead:
+            self._seen_ahead.discard(event_id)  # a second copy in the batch is a replay
+            return True
+        return repository.record_seen_event(event_id, now)
 
     # PROTOCOL.md §4.3
     def _check_trade_index(self, request: ClientRequest) -> IntakeResult | None:
@@ -250,13 +268,18 @@ class IntakeHandler:
             now = int(time.time())
             produced: list[Any] = []
             with models.database_proxy.atomic():
-                for inbound in chunk:
-                    try:
-                        produced.extend(self._outputs(inbound, now))
-                    except peewee.OperationalError:
-                        raise  # the transaction is lost: nothing of this chunk may go out
-                    except Exception:  # noqa: BLE001 - one bad event must not drop the others
-                        log.exception("intake failed on event %s", inbound.event.get("id"))
+                self.intake.remember_ahead(
+                    [(inbound.event, getattr(inbound, "precheck", None)) for inbound in chunk], now)
+                try:
+                    for inbound in chunk:
+                        try:
+                            produced.extend(self._outputs(inbound, now))
+                        except peewee.OperationalError:
+                            raise  # the transaction is lost: nothing of this chunk may go out
+                        except Exception:  # noqa: BLE001 - one bad event must not drop the others
+                            log.exception("intake failed on event %s", inbound.event.get("id"))
+                finally:
+                    self.intake.remember_ahead([], now)  # nothing recorded ahead outlives it
             out.extend(produced)
         return self._one_route_message(out)
 

@@ -571,6 +571,23 @@ def record_seen_event(event_id: str, now: int | None = None) -> bool:
 
 _SEEN_INSERT = ('INSERT INTO "seen_events" ("event_id", "seen_at") VALUES (?, ?)'
                 " ON CONFLICT DO NOTHING")
+_SEEN_INSERT_MANY: dict[int, str] = {}
+
+
+def record_seen_events(event_ids: Sequence[str], now: int | None = None) -> set[str]:
+    """`record_seen_event` for several ids in one statement; returns those not seen before
+    (an id given twice counts once)."""
+    if not event_ids:
+        return set()
+    sql = _SEEN_INSERT_MANY.get(len(event_ids))
+    if sql is None:
+        sql = _SEEN_INSERT_MANY[len(event_ids)] = (
+            'INSERT INTO "seen_events" ("event_id", "seen_at") VALUES '
+            + ", ".join(["(?, ?)"] * len(event_ids))
+            + ' ON CONFLICT DO NOTHING RETURNING "event_id"')
+    stamp = _now(now)
+    params = [value for event_id in event_ids for value in (event_id, stamp)]
+    return {row[0] for row in fixed_sql.fetch_all(sql, params)}
 
 
 def forget_seen_events_before(cutoff: int) -> int:

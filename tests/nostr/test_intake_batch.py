@@ -103,3 +103,35 @@ def test_a_long_batch_is_checked_in_bounded_transactions(database_url: str,
     assert len(routed_order_ids(outputs)) == 5
     assert len(transactions) == 3  # 2 + 2 + 1
     assert models.SeenEvent.select().count() == 5
+
+
+def test_events_checked_by_the_worker_are_remembered_in_one_statement(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the worker's prechecks the replay guard records a chunk's ids in one statement;
+    routes and drops are what checking them one by one gives."""
+    from actors.intake_precheck import IntakePrecheck
+    from storage import repository
+
+    settings = example_settings(mostro={"transport": "nip44"})
+    check = IntakePrecheck.from_settings(settings)()
+    now = int(time.time())
+    order_ids = [str(uuid.uuid4()) for _ in range(3)]
+    events = [take_sell(order_id, now) for order_id in order_ids]
+
+    def checked(event: dict[str, Any]) -> InboundEvent:
+        return InboundEvent(event, "ws://relay", time.time(), True, check(event, now))
+
+    single, many = [], []
+    real_single, real_many = repository.record_seen_event, repository.record_seen_events
+    monkeypatch.setattr(repository, "record_seen_event",
+                        lambda *a, **k: single.append(a) or real_single(*a, **k))
+    monkeypatch.setattr(repository, "record_seen_events",
+                        lambda ids, *a, **k: many.append(list(ids)) or real_many(ids, *a, **k))
+    handle = handler(database_url)
+    outputs = handle.handle_batch([checked(e) for e in [*events, events[0]]])
+    assert routed_order_ids(outputs) == order_ids  # the copy inside the batch is a replay
+    assert handle.intake.dropped["replayed-event"] == 1
+    assert [len(ids) for ids in many if ids] == [4] and single == [(events[0]["id"], now)]
+    assert {row.event_id for row in models.SeenEvent.select()} == {e["id"] for e in events}
+    assert handle.handle_batch([checked(events[1])]) == []  # seen in the earlier batch
+    assert handle.intake.dropped["replayed-event"] == 2
