@@ -132,7 +132,6 @@ class LightningAdapter(Actor):
     # ------------------------------------------------------------ dispatch
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
-        self._bridge.attach(self)
         if isinstance(message, ActorExitRequest):
             self._stop_all()
             self._close_clients()
@@ -152,9 +151,14 @@ class LightningAdapter(Actor):
         return self._arm()
 
     def _arm(self) -> Any:
-        """Make sure a thread's `put` wakes us: the pipe watch, or a poll while threads live."""
-        if self._bridge.wakes_on_put:
-            return self._bridge.watch()
+        """Make sure a thread's `put` wakes us: the pipe watch, or a poll while threads live.
+
+        It polls on simpleSystemBase too (no `ThreadBridge.attach`): answers that come back
+        within one poll go to the outbox as one `Answers`, where a wake-up per answer would
+        send them one by one."""
+        watch = self._bridge.watch()
+        if watch is not None:
+            return watch
         busy = (
             self._connector is not None
             or self._pool.busy
