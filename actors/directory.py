@@ -46,6 +46,7 @@ from .messages import (
     DispatchBatch,
     DispatchEffects,
     DispatchTransient,
+    HandledBatch,
     InvoiceUpdate,
     OrderHandled,
     Passivated,
@@ -121,7 +122,11 @@ class OrderDirectoryActor(Actor):
         elif isinstance(msg, InvoiceUpdate):
             self._route_invoice(msg)
         elif isinstance(msg, OrderHandled):
-            self._on_handled(msg, sender)
+            self._dispatch(self._on_handled(msg, sender))
+        elif isinstance(msg, HandledBatch):
+            # one group commit's decisions: their effects and deadlines go on as one batch each
+            self._dispatch([item for address, handled in msg.handled
+                            for item in self._on_handled(handled, address)])
         elif isinstance(msg, Passivated):
             pass  # answer to a Passivate of an older directory version: nothing waits on it
         elif isinstance(msg, ActorExitRequest):
@@ -235,12 +240,11 @@ class OrderDirectoryActor(Actor):
             self.send(outbox, DispatchTransient((effect,)))
 
     # ------------------------------------------------------------ lifecycle
-    def _on_handled(self, msg: OrderHandled, sender: Any) -> None:
+    def _on_handled(self, msg: OrderHandled, sender: Any) -> list[DispatchEffects | ScheduleDeadlines]:
+        """Count the event handled; return its committed effects and deadlines to pass on
+        (whichever actor of the order reported them: they are committed)."""
         self._handled += 1
-        if msg.dispatch is not None or msg.schedules:
-            # whichever actor of the order reported them: the effects are committed
-            self._dispatch(([msg.dispatch] if msg.dispatch is not None else [])
-                           + list(msg.schedules))
+        to_dispatch = ([msg.dispatch] if msg.dispatch is not None else []) + list(msg.schedules)
         live = self._live.get(msg.order_id)
         if live is not None and live.address != sender:
             # from an actor of this order that died and was replaced since: what it had
@@ -254,6 +258,7 @@ class OrderDirectoryActor(Actor):
             if msg.terminal and live.in_flight == 0:
                 self._passivate(msg.order_id)
         self._maybe_quiet()
+        return to_dispatch
 
     def _cap(self) -> int:
         actors = getattr(self._config.settings, "actors", None) if self._config else None
@@ -381,9 +386,10 @@ class OrderDirectoryActor(Actor):
                 self._deliver(msg, new=False)
 
     def _dispatch(self, items: list[DispatchEffects | ScheduleDeadlines]) -> None:
-        """Hand an order actor's committed effects to the outbox and its deadlines to the
+        """Hand order actors' committed effects to the outbox and their deadlines to the
         clock (held briefly: held_batch.py)."""
-        self._send_dispatch(self._held_dispatch.add(self, items))
+        if items:
+            self._send_dispatch(self._held_dispatch.add(self, items))
 
     def _flush_dispatch(self) -> None:
         self._send_dispatch(self._held_dispatch.take())

@@ -89,6 +89,14 @@ class OrderHandled:
 
 
 @dataclass(frozen=True)
+class HandledBatch:
+    """Order actors → directory: the `OrderHandled` of one group commit's decisions, each with
+    the address of the actor that sent it (simpleSystemBase: storage/commit_group.py)."""
+
+    handled: tuple[tuple[Any, OrderHandled], ...]
+
+
+@dataclass(frozen=True)
 class Passivate:
     order_id: str
 

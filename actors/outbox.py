@@ -138,8 +138,7 @@ class OutboxActor(Actor):
         elif isinstance(msg, DispatchEffects):
             self._on_dispatch(msg)
         elif isinstance(msg, DispatchBatch):
-            for dispatch in msg.dispatches:
-                self._on_dispatch(dispatch)
+            self._on_dispatch(*msg.dispatches)
         elif isinstance(msg, ResendUndone):
             self.resend_undone()
             self.send(sender, msg)
@@ -204,16 +203,25 @@ class OutboxActor(Actor):
         message = items[0] if len(items) == 1 else PublishBatch(tuple(items))
         self.send(self._config.peers.nostr, message)
 
-    def _on_dispatch(self, msg: DispatchEffects) -> None:
-        if msg.new_order and msg.order_id is not None:
-            self._publications.new_order(msg.order_id)
-        if msg.effects and len(msg.effects) == len(msg.effect_ids):
-            # just committed: not done, so no need to read the rows back
-            self._run_effects([(effect_id, msg.order_id, effect) for effect_id, effect
-                               in zip(msg.effect_ids, msg.effects, strict=True)
-                               if effect_id not in self._in_flight])
-        else:
-            self._run_ids(msg.effect_ids)
+    def _on_dispatch(self, *dispatches: DispatchEffects) -> None:
+        """Run committed decisions' effects; those handed over with their rows run together
+        (one message to each adapter for the lot)."""
+        handed: list[tuple[int, str | None, Any]] = []
+        for msg in dispatches:
+            if msg.new_order and msg.order_id is not None:
+                self._publications.new_order(msg.order_id)
+            if msg.effects and len(msg.effects) == len(msg.effect_ids):
+                # just committed: not done, so no need to read the rows back
+                handed.extend((effect_id, msg.order_id, effect) for effect_id, effect
+                              in zip(msg.effect_ids, msg.effects, strict=True)
+                              if effect_id not in self._in_flight)
+            else:
+                if handed:  # keep the decisions' order
+                    self._run_effects(handed)
+                    handed = []
+                self._run_ids(msg.effect_ids)
+        if handed:
+            self._run_effects(handed)
 
     def resend_undone(self) -> None:
         self._run_rows(repository.undone_outbox())

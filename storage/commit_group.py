@@ -15,6 +15,9 @@ member's `failed` callback runs instead (the order actor puts its state back and
 event again later).
 
 Callbacks run on the same thread, between two deliveries, never while an actor handles a message.
+What they would send one message each for, they may `gather` under a key instead: once every
+callback ran, each key's items go out together through the first gatherer's `send`, so a burst
+costs one message to the outbox (and one to the clock) instead of one per decision.
 Where no thread batches (a multiprocess base runs one order actor per process), `current()`
 is None and a decision commits at once, as before.
 """
@@ -37,6 +40,7 @@ MAX_MEMBERS = 32
 
 Committed = Callable[[], None]
 Failed = Callable[[Exception], None]
+Send = Callable[[list[Any]], None]
 
 
 class CommitGroup:
@@ -45,6 +49,7 @@ class CommitGroup:
     def __init__(self) -> None:
         self._transaction: Any = None
         self._members: list[tuple[Committed, Failed]] = []
+        self._gathered: dict[Any, tuple[Send, list[Any]]] = {}
 
     @property
     def size(self) -> int:
@@ -62,9 +67,16 @@ class CommitGroup:
         """A member whose writes are in the open transaction; one of its callbacks will run."""
         self._members.append((committed, failed))
 
+    def gather(self, key: Any, item: Any, send: Send) -> None:
+        """From a `committed` callback: hand `item` to the send of `key` made once every
+        callback of this flush ran (`send` of the first item gathered under `key` gets them all,
+        in order)."""
+        self._gathered.setdefault(key, (send, []))[1].append(item)
+
     def flush(self) -> None:
-        """Commit, then run the members' `committed` callbacks in the order they joined (or,
-        if the COMMIT fails, their `failed` callbacks: the transaction was rolled back)."""
+        """Commit, then run the members' `committed` callbacks in the order they joined and
+        send what they gathered (or, if the COMMIT fails, run their `failed` callbacks: the
+        transaction was rolled back)."""
         transaction, self._transaction = self._transaction, None
         members, self._members = self._members, []
         if transaction is None:
@@ -78,6 +90,9 @@ class CommitGroup:
             return
         for committed, _ in members:
             _run(committed)
+        gathered, self._gathered = self._gathered, {}
+        for send, items in gathered.values():
+            _run(send, items)
 
 
 def _run(callback: Callable[..., None], *args: Any) -> None:

@@ -45,6 +45,7 @@ class CommittedOutbox(Actor):
         self.observer: peewee.Database | None = None
         self.seen: list[tuple[str, bool]] = []
         self.new_order: list[bool] = []
+        self.messages = 0
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, tuple) and msg[0] == "observe":
@@ -53,7 +54,10 @@ class CommittedOutbox(Actor):
             self.send(sender, list(self.seen))
         elif msg == "new":
             self.send(sender, list(self.new_order))
+        elif msg == "messages":
+            self.send(sender, self.messages)
         elif isinstance(msg, DispatchBatch | DispatchEffects):
+            self.messages += 1
             for dispatch in getattr(msg, "dispatches", (msg,)):
                 ids = list(dispatch.effect_ids)
                 marks = ", ".join("?" * len(ids))
@@ -119,6 +123,8 @@ def test_a_burst_commits_once_and_each_dispatch_follows_its_commit(
     assert len(commits) < ORDERS
     # each is a new order's first decision: the outbox is told it has no publication history
     assert simple_system.ask(outbox, "new", 5) == [True] * ORDERS
+    # and the group's decisions reached it as one message (via one HandledBatch)
+    assert simple_system.ask(outbox, "messages", 5) == 1
 
 
 def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(

@@ -1,7 +1,7 @@
 """Group commit (storage.commit_group) on a real database, each backend: the members' writes
 become visible to other connections together, only at the flush, and only then do their
 `committed` callbacks run; a member that fails is undone alone; a COMMIT that fails stores
-nothing and tells every member."""
+nothing and tells every member; what the callbacks gather goes out once, after all of them."""
 
 from __future__ import annotations
 
@@ -104,6 +104,45 @@ def test_a_failed_commit_stores_nothing_and_every_member_hears_why(
     group.flush()
     assert log[-1] == ("committed", "cc" * 32)
     assert users_seen_by(observer) == 1
+
+
+def test_what_the_callbacks_gather_goes_out_once_per_key_after_all_of_them(
+        db: peewee.Database) -> None:
+    group = commit_group.CommitGroup()
+    log: list[Any] = []
+
+    def member(pubkey: str) -> None:
+        group.open()
+        with storage.write_transaction():
+            repository.ensure_user(pubkey, 1)
+
+        def committed() -> None:
+            log.append(("committed", pubkey))
+            for key in ("outbox", "clock"):
+                group.gather(key, pubkey, lambda items, key=key, by=pubkey:
+                             log.append(("sent", key, by, list(items))))
+
+        group.join(committed, lambda error: log.append(("failed", pubkey)))
+
+    for pubkey in ("aa", "bb", "cc"):
+        member(pubkey)
+    group.flush()
+    assert log == [("committed", "aa"), ("committed", "bb"), ("committed", "cc"),
+                   ("sent", "outbox", "aa", ["aa", "bb", "cc"]),
+                   ("sent", "clock", "aa", ["aa", "bb", "cc"])]
+    group.flush()  # nothing gathered is sent twice
+    assert len(log) == 5
+
+
+def test_a_failed_commit_sends_nothing_gathered(db: peewee.Database) -> None:
+    create_deferred_reference()
+    group = commit_group.CommitGroup()
+    sent: list[Any] = []
+    group.open()
+    add_dangling_reference()
+    group.join(lambda: group.gather("k", 1, sent.append), lambda error: None)
+    group.flush()
+    assert sent == []
 
 
 def test_batching_commits_when_the_queue_runs_dry_or_the_group_is_full(
