@@ -323,7 +323,7 @@ def thread_waker(actor: Any) -> Callable[[], None] | None:
     and wake the thread running the system; None on other bases (they watch a pipe or poll).
 
     Without it an adapter's threads could only be heard by polling: every hand-over waited
-    for the next poll while the system's thread slept (a third of benchmark (2)'s window)."""
+    for the next poll (2 ms while busy, 20 ms otherwise) while the system's thread slept."""
     from thespian.actors import WatchMessage
     from thespian.system import simpleSystemBase as simple
 
@@ -336,8 +336,8 @@ def thread_waker(actor: Any) -> Callable[[], None] | None:
 
     def post() -> None:
         # not under thespian's lock: the running thread holds it for as long as an actor runs,
-        # and a relay or Lightning thread must never wait on an actor. The pending sends are a
-        # deque (`_PendingSends`), whose append and pop are atomic.
+        # and an adapter's thread must never wait on an actor. The pending sends are a deque
+        # (`_PendingSends`), whose append and pop are atomic.
         system._pendingSends.append(simple.PendingSend(address, WatchMessage([]), address))
         wake.set()
 

@@ -8,7 +8,7 @@ when it is woken. Waking works on every thespian base:
   watched, so the actor wakes as soon as a thread writes one byte;
 - on simpleSystemBase the first `put` after a drain hands the actor a `WatchMessage` through
   the system (`thespian_compat.thread_waker`, given by `attach`), waking the thread that runs it;
-- elsewhere (multiprocQueueBase) the actor polls with a short
+- elsewhere (multiprocQueueBase, or an actor that does not `attach`) the actor polls with a short
   `wakeupAfter`, which `poll_interval` sets: `BUSY_POLL` for `BUSY_SPELL` after a drain
   that found items (a burst keeps coming: 20 ms per round trip left the actors idle between
   batches while requests waited), the slower class default after that.
@@ -105,7 +105,7 @@ class ThreadBridge:
                     pass
             except (BlockingIOError, OSError):
                 pass
-        if self._can_watch or self._waker is not None:
+        if self.wakes_on_put:
             with self._lock:
                 self._signalled = False
         items: list[Any] = []
