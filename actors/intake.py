@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import peewee
 
@@ -68,6 +68,11 @@ def _drop(reason: str) -> IntakeResult:
     return IntakeResult(dropped=reason)
 
 
+def _precheck_of(event: dict[str, Any], pre: Any) -> TypeGuard[Precheck]:
+    """Whether `pre` is the check worker's verdict on this very event (else it is recomputed)."""
+    return isinstance(pre, Precheck) and pre.event_id == event.get("id")
+
+
 class Intake:
     """The checks and routing of one node; holds only settings and counters."""
 
@@ -100,7 +105,7 @@ class Intake:
     def _handle(
         self, event: dict[str, Any], now: int, verified: bool, pre: Precheck | None
     ) -> IntakeResult:
-        if not isinstance(pre, Precheck) or pre.event_id != event.get("id"):
+        if not _precheck_of(event, pre):
             pre = open_event(event, self._secret, self.transport, self._settings.mostro.pow,
                              now, verified=verified)
         if pre.dropped:
@@ -134,8 +139,7 @@ class Intake:
         already passed: the replay guard then finds each one's answer here instead of inserting
         it alone (inside the same transaction as the handling, so nothing changes on failure)."""
         self._seen_ahead = repository.record_seen_events(
-            [pre.event_id for event, pre in events
-             if isinstance(pre, Precheck) and pre.event_id == event.get("id") and not pre.dropped],
+            [pre.event_id for event, pre in events if _precheck_of(event, pre) and not pre.dropped],
             now)
 
     def _first_sight(self, event_id: str, now: int) -> bool:

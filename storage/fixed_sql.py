@@ -48,6 +48,20 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+# (head, row, tail, count) -> the statement
+_MANY_ROWS: dict[tuple[str, str, str, int], str] = {}
+
+
+def many_rows(head: str, row: str, count: int, tail: str = "") -> str:
+    """`head VALUES row, row, … tail` with `count` rows: one statement for several rows
+    (cached: a few counts and texts recur)."""
+    key = (head, row, tail, count)
+    sql = _MANY_ROWS.get(key)
+    if sql is None:
+        sql = _MANY_ROWS[key] = f"{head} VALUES {', '.join([row] * count)}{tail}"
+    return sql
+
+
 def fetch_one(text: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
     return execute(text, params).fetchone()
 

@@ -400,8 +400,10 @@ def upsert_dispute(row: Mapping[str, Any]) -> None:
 
 # --- outbox ---
 
-_OUTBOX_INSERT = ('INSERT INTO "outbox" ("order_id", "effect", "target", "payload", "created_at",'
-                  ' "attempts") VALUES (?, ?, ?, ?, ?, 0)')
+_OUTBOX_INTO = ('INSERT INTO "outbox" ("order_id", "effect", "target", "payload", "created_at",'
+                ' "attempts")')
+_OUTBOX_ROW = "(?, ?, ?, ?, ?, 0)"
+_OUTBOX_INSERT = f"{_OUTBOX_INTO} VALUES {_OUTBOX_ROW}"
 
 
 def enqueue_effect(
@@ -412,9 +414,6 @@ def enqueue_effect(
     if is_sqlite(database_proxy.obj):
         return int(fixed_sql.execute(_OUTBOX_INSERT, params).lastrowid)
     return int(fixed_sql.fetch_one(_OUTBOX_INSERT + ' RETURNING "id"', params)[0])
-
-
-_OUTBOX_INSERT_MANY: dict[int, str] = {}
 
 
 def enqueue_effects(
@@ -429,11 +428,7 @@ def enqueue_effects(
     if len(effects) < 2:
         return [enqueue_effect(order_id, *row, now=now) for row in effects]
     stamp = _now(now)
-    sql = _OUTBOX_INSERT_MANY.get(len(effects))
-    if sql is None:
-        sql = _OUTBOX_INSERT_MANY[len(effects)] = (
-            _OUTBOX_INSERT.split(" VALUES ")[0] + " VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, 0)"] * len(effects)))
+    sql = fixed_sql.many_rows(_OUTBOX_INTO, _OUTBOX_ROW, len(effects))
     params = [value for effect, target, payload in effects
               for value in (order_id, effect, target, payload, stamp)]
     if is_sqlite(database_proxy.obj):
@@ -569,9 +564,8 @@ def record_seen_event(event_id: str, now: int | None = None) -> bool:
     return fixed_sql.execute(_SEEN_INSERT, (event_id, _now(now))).rowcount == 1
 
 
-_SEEN_INSERT = ('INSERT INTO "seen_events" ("event_id", "seen_at") VALUES (?, ?)'
-                " ON CONFLICT DO NOTHING")
-_SEEN_INSERT_MANY: dict[int, str] = {}
+_SEEN_INTO = 'INSERT INTO "seen_events" ("event_id", "seen_at")'
+_SEEN_INSERT = f"{_SEEN_INTO} VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
 def record_seen_events(event_ids: Sequence[str], now: int | None = None) -> set[str]:
@@ -579,12 +573,8 @@ def record_seen_events(event_ids: Sequence[str], now: int | None = None) -> set[
     (an id given twice counts once)."""
     if not event_ids:
         return set()
-    sql = _SEEN_INSERT_MANY.get(len(event_ids))
-    if sql is None:
-        sql = _SEEN_INSERT_MANY[len(event_ids)] = (
-            'INSERT INTO "seen_events" ("event_id", "seen_at") VALUES '
-            + ", ".join(["(?, ?)"] * len(event_ids))
-            + ' ON CONFLICT DO NOTHING RETURNING "event_id"')
+    sql = fixed_sql.many_rows(_SEEN_INTO, "(?, ?)", len(event_ids),
+                              ' ON CONFLICT DO NOTHING RETURNING "event_id"')
     stamp = _now(now)
     params = [value for event_id in event_ids for value in (event_id, stamp)]
     return {row[0] for row in fixed_sql.fetch_all(sql, params)}
