@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.nostr import transport
+from adapters.nostr import nip44, transport
 from adapters.nostr.pow import pow_bits
 from adapters.nostr.protocol.codec import ParseError
 from adapters.nostr.protocol.content import Content, SignatureError, parse_content, verify_content
@@ -50,6 +50,9 @@ class Precheck:
     refused: str | None = None
     identity: str = ""
     content: Content | None = field(default=None, compare=False, repr=False)
+    # the node's NIP-44 key with `sender`, computed to open the event: the reply to the sender
+    # is encrypted with it (`unsigned.ConversationKeys`); a secret, so never shown
+    conversation_key: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def authentic(self) -> bool:
@@ -82,7 +85,18 @@ def open_event(
     if isinstance(opened, transport.TransportError):
         return Precheck(event_id, dropped=f"transport:{opened.reason.value}")
     return Precheck(event_id, sender=opened.sender, seal_pubkey=opened.seal_pubkey,
-                    created_at=opened.created_at, plaintext=opened.plaintext)
+                    created_at=opened.created_at, plaintext=opened.plaintext,
+                    conversation_key=_computed_key(node_secret_hex, mode, opened))
+
+
+def _computed_key(node_secret_hex: str, mode: Transport, opened: transport.Inbound) -> bytes | None:
+    """The node's conversation key with the sender if opening the event computed it (nip44: with
+    the event's author; gift-wrap: with the seal's, when the sender sealed it): a cache hit, no
+    new ECDH."""
+    if mode is not Transport.NIP44 and opened.seal_pubkey != opened.sender:
+        return None
+    key = nip44.cached_conversation_key(node_secret_hex, opened.sender)
+    return key if isinstance(key, bytes) else None
 
 
 def check_content(opened: Precheck, mode: Transport) -> Precheck:

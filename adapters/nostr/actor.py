@@ -15,7 +15,10 @@ With `StartNostr.precheck_factory`, the events of each pool loop iteration first
 the actor, and each `InboundEvent` carries its result in `precheck`, in arrival order. The
 outer id and signature are then checked there too, not on the pool's thread: the pool hands
 every copy over and learns which ids were authentic (`RelayPool.remember`, from a result's
-`authentic`), so it drops the later copies of those only.
+`authentic`), so it drops the later copies of those only. A result's `conversation_key` (the
+node's NIP-44 key with the sender, computed to open the event) is kept in memory
+(`unsigned.ConversationKeys`) and rides along with the replies to that sender to the sign
+worker, which then need not compute it again.
 
 It must not decrypt, parse Mostro messages or touch the database itself: that is the inbound
 handler's job (plugged in by `StartNostr.inbound_handler_factory`) and the check worker's.
@@ -66,6 +69,7 @@ from adapters.nostr.relay_pool import (
     verify_event,
 )
 from adapters.nostr.signing import Signing
+from adapters.nostr.unsigned import ConversationKeys
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,7 @@ class NostrAdapter(Actor):
         self._pool: RelayPool | None = None
         self._checker: CheckWorker | None = None
         self._signing: Signing | None = None
+        self._conversation_keys = ConversationKeys()
         self._owner: Any = None
         self._handler: InboundHandler = forward_inbound
         self._polling = False
@@ -266,7 +271,8 @@ class NostrAdapter(Actor):
                 self.send(self._owner, PublishResult(
                     item.effect_id, "", (), (("", "this adapter has no signer"),), ()))
             return
-        self._signing.publish([(item.event, item.effect_id) for item in items])
+        self._signing.publish(
+            self._conversation_keys.attach([(item.event, item.effect_id) for item in items]))
 
     def _stop(self) -> None:
         pool, bridge, checker = self._pool, self._bridge, self._checker
@@ -297,6 +303,9 @@ class NostrAdapter(Actor):
                 received.extend(
                     InboundEvent(r.event, r.relay_url, r.received_at, verified, r.precheck)
                     for r in item)
+                self._conversation_keys.remember(
+                    (r.precheck.sender, r.precheck.conversation_key) for r in item
+                    if getattr(r.precheck, "conversation_key", None) is not None)
             elif isinstance(item, PublishOutcome):
                 self._results.append(PublishResult(
                     item.token, item.event_id, item.accepted_by, item.rejected, item.timed_out))

@@ -119,9 +119,11 @@ def make_seal(
     recipient_pubkey: str,
     now: int,
     entropy: Entropy = SYSTEM_ENTROPY,
+    conversation_key: bytes | None = None,
 ) -> NostrEvent:
-    """Kind 13 signed by `sender`, content = NIP-44 of the rumor JSON, no tags, tweaked created_at."""
-    conv = nip44.cached_conversation_key(sender.secret_hex, recipient_pubkey)
+    """Kind 13 signed by `sender`, content = NIP-44 of the rumor JSON, no tags, tweaked created_at.
+    `conversation_key`: the (sender, recipient) key when the caller already has it."""
+    conv = conversation_key or nip44.cached_conversation_key(sender.secret_hex, recipient_pubkey)
     if isinstance(conv, Nip44Error):
         raise ValueError(f"cannot seal to {recipient_pubkey!r}: {conv}")
     content = nip44.encrypt(rumor.to_json(), conv, entropy.random_bytes(32))
@@ -166,9 +168,11 @@ def gift_wrap(
     entropy: Entropy = SYSTEM_ENTROPY,
     expiration: int | None = None,
     pow_bits: int = 0,
+    conversation_key: bytes | None = None,
 ) -> NostrEvent:
-    """Seal `rumor` with `sender`'s key and wrap it for `recipient_pubkey`."""
-    seal = make_seal(rumor, sender, recipient_pubkey, now, entropy)
+    """Seal `rumor` with `sender`'s key and wrap it for `recipient_pubkey` (`conversation_key`:
+    the seal's, see `make_seal`)."""
+    seal = make_seal(rumor, sender, recipient_pubkey, now, entropy, conversation_key)
     return make_gift_wrap(seal, recipient_pubkey, now, entropy, expiration, pow_bits)
 
 

@@ -191,9 +191,10 @@ def _direct_message(
     expiration: int | None,
     pow_bits: int,
     entropy: Entropy,
+    conversation_key: bytes | None = None,
 ) -> NostrEvent:
     """A signed kind-14 event: NIP-44 of `plaintext` from `author` to `recipient_pubkey`."""
-    conv = nip44.cached_conversation_key(author.secret_hex, recipient_pubkey)
+    conv = conversation_key or nip44.cached_conversation_key(author.secret_hex, recipient_pubkey)
     if isinstance(conv, Nip44Error):
         raise ValueError(f"cannot encrypt to {recipient_pubkey!r}: {conv}")
     content = nip44.encrypt(plaintext, conv, entropy.random_bytes(32))
@@ -212,19 +213,24 @@ def wrap_outbound(
     now: int,
     dm_days: int = DEFAULT_DM_DAYS,
     entropy: Entropy = SYSTEM_ENTROPY,
+    conversation_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Daemon side: a reply to a client's trade key, ready to publish.
 
     v2: kind 14 by the node key, tags p + expiration now + dm_days days, created_at now.
     v1: rumor and seal by the node key, gift wrap by a one-off key, no PoW, no expiration.
+    `conversation_key`: the NIP-44 key between the node and the recipient, when the caller
+    already has it (saves an ECDH; a wrong one makes a reply the recipient cannot open).
     """
     node = keys.keypair(node_secret_hex)
     if _kind(mode) == KIND_DIRECT_MESSAGE:
         expiration = now + dm_days * SECONDS_PER_DAY
-        event = _direct_message(plaintext, node, recipient_pubkey_hex, now, expiration, 0, entropy)
+        event = _direct_message(plaintext, node, recipient_pubkey_hex, now, expiration, 0, entropy,
+                                conversation_key)
     else:
         rumor = nip59.make_rumor(node.public_hex, plaintext, now)
-        event = nip59.gift_wrap(rumor, node, recipient_pubkey_hex, now, entropy)
+        event = nip59.gift_wrap(rumor, node, recipient_pubkey_hex, now, entropy,
+                                conversation_key=conversation_key)
     return event.to_dict()
 
 

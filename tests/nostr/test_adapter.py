@@ -48,11 +48,13 @@ from adapters.nostr.keys import generate_keypair
 from adapters.nostr.protocol.content import build_content
 from adapters.nostr.protocol.enums import Action, Transport
 from adapters.nostr.protocol.payloads import Message
-from adapters.nostr.relay_pool import PoolSettings
-from adapters.nostr.transport import wrap_client_message
+from adapters.nostr.relay_pool import PoolSettings, RelayPool, Subscription
+from adapters.nostr.transport import TransportError, unwrap_reply, wrap_client_message
+from adapters.nostr.unsigned import UnsignedReply
 from config.examples import EXAMPLE_PUBKEY_HEX, example_settings
 from tests.conftest import wait_until
 from tests.fixtures.processes import check_worker_pids, gone
+from tests.fixtures.signers import KeyMarkingSigner
 
 FAST = PoolSettings(publish_timeout=2.0, backoff_initial=0.05, backoff_cap=0.5, connect_timeout=2.0)
 
@@ -565,3 +567,69 @@ def test_check_worker_dies_with_an_adapter_killed_by_sigkill(session_relay, make
         wait_until(lambda: gone(worker))
     finally:
         system.shutdown()
+
+
+class ReplyToSender:
+    """An inbound handler that answers every request its check worker opened with a reply
+    description to the request's sender (and one to a key that never wrote)."""
+
+    def __init__(self, stranger: str) -> None:
+        self.stranger = stranger
+
+    def __call__(self) -> Callable[[InboundEvent], Iterable[Any]]:
+        def handle(event: InboundEvent) -> Iterable[Any]:
+            precheck = event.precheck
+            if not isinstance(precheck, Precheck) or not precheck.authentic:
+                return ()
+            now = int(time.time())
+            return (PublishEvent(UnsignedReply(precheck.sender, "hello", now, 1, "nip44"),
+                                 f"reply-{precheck.event_id}"),
+                    PublishEvent(UnsignedReply(self.stranger, "hello", now, 1, "nip44"),
+                                 f"stranger-{precheck.event_id}"))
+
+        return handle
+
+
+def test_a_reply_to_a_checked_sender_reaches_the_sign_worker_with_its_conversation_key(
+        asys, session_relay) -> None:
+    """The check worker's conversation key with a request's sender rides along with the reply
+    to that sender (the sign worker saw it), and the sender opens the reply; a reply to a key
+    the node never heard from goes without one and opens as well."""
+    settings = example_settings(mostro={"transport": "nip44"})
+    stranger = generate_keypair()
+    adapter = start_adapter(asys, [session_relay.url], EXAMPLE_PUBKEY_HEX,
+                            precheck_factory=PRECHECK,
+                            signer_factory=KeyMarkingSigner(settings.nostr.secret_key_hex()),
+                            inbound_handler_factory=ReplyToSender(stranger.public_hex))
+    trade, identity = generate_keypair(), generate_keypair()
+    message = Message(action=Action.TAKE_SELL, version=2, request_id=1, trade_index=1,
+                      id=str(uuid.uuid4()))
+    request = wrap_client_message(
+        build_content(message, Transport.NIP44, trade.secret_hex, identity.secret_hex),
+        trade.secret_hex, identity.secret_hex, EXAMPLE_PUBKEY_HEX, "nip44", int(time.time()))
+    opened: dict[str, str] = {}
+
+    def read(events: list[tuple[dict[str, Any], str]]) -> None:
+        for event, _ in events:
+            for party in (trade, stranger):
+                reply = unwrap_reply(event, party.secret_hex, "nip44",
+                                     expected_sender=EXAMPLE_PUBKEY_HEX)
+                if not isinstance(reply, TransportError):
+                    opened[party.public_hex] = reply[0]
+
+    reader = RelayPool([session_relay.url], None, lambda _outcome: None, on_events=read,
+                       settings=FAST)
+    reader.start()
+    try:
+        reader.subscribe(Subscription("replies", ({"kinds": [14], "#p": [
+            trade.public_hex, stranger.public_hex]},), since_ago=60))
+        asys.tell(adapter, InjectRelayMessages(
+            session_relay.url, (json.dumps(["EVENT", "mostro-inbox", request]),)))
+        inbox = Inbox(asys)
+        for token in (f"reply-{request['id']}", f"stranger-{request['id']}"):
+            assert inbox.wait_for(result_for(token), timeout=20).accepted_by
+        wait_until(lambda: len(opened) == 2, timeout=10)
+    finally:
+        reader.stop()
+    assert opened == {trade.public_hex: "hello key=True", stranger.public_hex: "hello key=False"}
+    assert asys.ask(adapter, StopNostr(), timedelta(seconds=10)) == NostrStopped()

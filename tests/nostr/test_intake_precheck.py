@@ -132,3 +132,32 @@ def test_inline_a_replay_costs_no_content_signature_checks(database_url: str, mo
     assert intake.handle(event, now).route is not None
     assert intake.handle(event, now) == IntakeResult(dropped="replayed-event")
     assert len(calls) == 1
+
+
+def test_an_opened_request_carries_the_key_its_reply_is_encrypted_with() -> None:
+    """The check hands back the node's conversation key with the sender (the reply's), never
+    printed; a gift wrap sealed by another key than the sender's carries none (that key was not
+    computed), and neither does a dropped event."""
+    from adapters.nostr import nip44
+
+    node_secret = SETTINGS.nostr.secret_key_hex()
+    now = int(time.time())
+    event = take_sell(now)
+    result = worker_precheck(event, now)
+    assert result.conversation_key == nip44.conversation_key(node_secret, event["pubkey"])
+    assert result.conversation_key.hex() not in repr(result)
+    assert worker_precheck(forged(event), now).conversation_key is None
+
+    v1 = example_settings(mostro={"transport": "gift-wrap"})
+    check = IntakePrecheck.from_settings(v1).check
+    trade, identity = generate_keypair(), generate_keypair()
+    message = Message(action=Action.TAKE_SELL, version=1, request_id=1, trade_index=1,
+                      id=str(uuid.uuid4()))
+    reply_key = nip44.conversation_key(node_secret, trade.public_hex)
+    for sealer, expected in ((trade, reply_key), (identity, None)):
+        plaintext = build_content(message, Transport.GIFT_WRAP, trade.secret_hex, sealer.secret_hex)
+        wrapped = transport.wrap_client_message(plaintext, trade.secret_hex, sealer.secret_hex,
+                                                EXAMPLE_PUBKEY_HEX, "gift-wrap", now)
+        opened = check(wrapped, now)
+        assert opened.authentic and opened.sender == trade.public_hex
+        assert opened.conversation_key == expected

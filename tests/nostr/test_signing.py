@@ -125,3 +125,45 @@ def test_the_signer_hands_back_the_relay_message_ready_to_send() -> None:
         assert verb == "EVENT" and event["id"] == out.event_id
         assert verify_event(event)
         assert event["pubkey"] == NODE.public_hex
+
+
+@pytest.mark.parametrize("mode", [transport.MODE_NIP44, transport.MODE_GIFT_WRAP])
+def test_a_reply_with_its_conversation_key_is_encrypted_with_it(mode: str) -> None:
+    """Given the key, signing a reply computes none (no ECDH with the recipient) and the
+    recipient opens it; given a wrong one, the recipient cannot: the key is what is used."""
+    from dataclasses import replace
+
+    from adapters.nostr import nip44
+    from adapters.nostr.unsigned import sign
+
+    client = generate_keypair()
+    reply = UnsignedReply(client.public_hex, '[{"order":null},null]', NOW, 1, mode)
+    key = nip44.conversation_key(NODE.secret_hex, client.public_hex)
+    nip44.cached_conversation_key.cache_clear()
+    event = sign(replace(reply, conversation_key=key), NODE.secret_hex)
+    assert nip44.cached_conversation_key.cache_info().misses == 0
+    assert transport.unwrap_reply(event, client.secret_hex, mode,
+                                  expected_sender=NODE.public_hex) == (reply.plaintext, NOW)
+    wrong = nip44.conversation_key(NODE.secret_hex, generate_keypair().public_hex)
+    event = sign(replace(reply, conversation_key=wrong), NODE.secret_hex)
+    assert isinstance(transport.unwrap_reply(event, client.secret_hex, mode),
+                      transport.TransportError)
+
+
+def test_conversation_keys_ride_on_replies_to_known_clients_only() -> None:
+    from adapters.nostr.unsigned import ConversationKeys
+
+    keys = ConversationKeys(capacity=2)
+    keys.remember([("a", b"ka"), ("b", None), ("c", b"kc")])
+    assert len(keys) == 2
+    to_a, to_b, to_c = (UnsignedReply(who, "x", NOW, 1, transport.MODE_NIP44) for who in "abc")
+    preset = UnsignedReply("a", "y", NOW, 1, transport.MODE_NIP44, conversation_key=b"own")
+    note = EventTemplate(1, NOW, (), "note")
+    out = keys.attach([(to_a, 1), (to_b, 2), (to_c, 3), (preset, 4), (note, 5)])
+    assert [token for _, token in out] == [1, 2, 3, 4, 5]
+    assert [getattr(item, "conversation_key", None) for item, _ in out] == [
+        b"ka", None, b"kc", b"own", None]
+    assert out[0][0] == to_a  # the key is not part of what the reply says
+    keys.remember([("a", b"ka2"), ("d", b"kd")])  # c is now the oldest: dropped
+    assert [getattr(item, "conversation_key", None) for item, _ in keys.attach(
+        [(to_a, 1), (to_c, 3)])] == [b"ka2", None]
