@@ -184,11 +184,13 @@ class OrderActor(Actor):
 
     def _retry_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
-        for index, (msg, sender) in enumerate(waiting):
-            self._route(msg, sender)
-            if self._waiting:  # the database still refuses: keep the rest behind it, in order
-                self._waiting.extend(waiting[index + 1:])
-                return
+        # each in a savepoint of its own: one whose writes fail again is undone alone
+        with commit_group.isolated():
+            for index, (msg, sender) in enumerate(waiting):
+                self._route(msg, sender)
+                if self._waiting:  # the database still refuses: keep the rest behind it
+                    self._waiting.extend(waiting[index + 1:])
+                    return
         self._retry_delay = STORAGE_RETRY_MIN_SECONDS
 
     def _activate(self, msg: ActivateOrder) -> None:
@@ -230,7 +232,12 @@ class OrderActor(Actor):
             # LND event for good (each invoice state is delivered once).
             self._wait_for_storage(msg, sender, error)
             return
-        except Exception:
+        except Exception as error:
+            if group is not None and group.aborted_by(error):
+                # its writes failed part way and took the group down: like the others, it is
+                # decided again later, then on its own (commit_group.isolated)
+                self._wait_for_storage(msg, sender, error)
+                return
             log.exception("order %s: decision for %s failed; event skipped",
                           processor.order_id, type(msg.event).__name__)
             ids, changed = [], []

@@ -12,7 +12,7 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from storage import fixed_sql, models, repository
+from storage import commit_group, fixed_sql, models, repository
 
 from . import journal_changes, records_json
 from .order_logic.model import (
@@ -302,13 +302,13 @@ def commit_decision(
     decision: Decision,
     journal_seq: int | None = None,
 ) -> tuple[list[int], int]:
-    """Write the decision atomically; return the outbox ids to dispatch after commit and the
-    journal seq written. `journal_seq`: the order's last seq, when the caller knows it."""
-    db = models.database_proxy
+    """Write the decision atomically (on its own, or with the thread's group commit:
+    `commit_group.writes`); return the outbox ids to dispatch after commit and the journal seq
+    written. `journal_seq`: the order's last seq, when the caller knows it."""
     # Only what changed since `before` (journal_changes): the whole state with every decision
     # made N accepted bonds cost O(N²) serialisation.
     state_part = journal_changes.journal_state(before, decision.state)
-    with db.atomic():
+    with commit_group.writes():
         if decision.state is not None:
             _save_state(before, decision.state, state_part.get(journal_changes.CHANGES))
         for child in decision.created_orders:

@@ -1,7 +1,8 @@
 """Group commit with real order actors (simpleSystemBase, a real migrated SQLite file): the
 decisions of one burst share a COMMIT, and each order's effects reach the outbox only after its
-rows are committed (another connection already sees them); when the group's COMMIT fails,
-nothing is lost or answered twice: every order decides its event again and is answered once."""
+rows are committed (another connection already sees them); when the group's COMMIT fails, or
+one decision's writes fail part way, nothing is lost or answered twice: every order decides its
+event again and is answered once (a decision that fails every time is given up alone)."""
 
 from __future__ import annotations
 
@@ -147,3 +148,45 @@ def test_a_failed_group_commit_loses_nothing_and_answers_each_order_once(
     # numbered from 1 again: the rolled-back rows are not counted by the retry
     assert {seq for _, seq in journal} == {1}
     assert dangling_rows() == 0
+
+
+@pytest.mark.parametrize("every_time", [False, True], ids=["once", "every-time"])
+def test_a_decision_whose_writes_fail_part_way_costs_the_others_nothing(
+        db: Any, settings: Any, simple_system: ActorSystem, monkeypatch: pytest.MonkeyPatch,
+        every_time: bool) -> None:
+    """The third order's writes fail after its journal row: the group (with the first two) is
+    rolled back and those three decide again later, each on its own; every other order is
+    stored and answered exactly once. A failure that repeats costs only its own order."""
+    from storage import repository
+
+    real_enqueue = repository.enqueue_effects
+    calls: list[str] = []
+    failing: list[str] = []
+
+    def enqueue(order_id: str, *args: Any) -> Any:
+        calls.append(order_id)
+        if len(calls) == 3 or (every_time and order_id in failing):
+            failing.append(order_id)
+            raise RuntimeError("simulated failure between two writes")
+        return real_enqueue(order_id, *args)
+
+    monkeypatch.setattr(repository, "enqueue_effects", enqueue)
+    outbox, directory, batch = _burst(settings, simple_system)
+    simple_system.tell(simple_system.createActor(Starter), ("burst", directory, batch, False))
+    answered = ORDERS - 1 if every_time else ORDERS
+    wait_until(lambda: len(simple_system.ask(outbox, "list", 5)) == answered, timeout=10)
+    seen = simple_system.ask(outbox, "list", 5)
+    assert len({order_id for order_id, _ in seen}) == answered  # each answered once
+    assert all(committed for _, committed in seen)
+    # the two rolled back with the failing one were decided again after the two later ones
+    retried = calls[:2] if every_time else calls[:3]
+    assert {order_id for order_id, _ in seen[-len(retried):]} == set(retried)
+    assert (failing[0] in {order_id for order_id, _ in seen}) is not every_time
+    stored = [order_id for (order_id,) in models.Order.select(models.Order.id).tuples()]
+    assert sorted(stored) == sorted(order_id for order_id, _ in seen)
+    journal = models.JournalEntry.select(models.JournalEntry.order_id,
+                                         models.JournalEntry.seq).tuples()
+    assert sorted(order_id for order_id, _ in journal) == sorted(stored)
+    assert {seq for _, seq in journal} == {1}
+    if every_time:  # tried in the group, then once on its own: then it is given up
+        assert failing == [failing[0]] * 2

@@ -1,7 +1,9 @@
 """Group commit (storage.commit_group) on a real database, each backend: the members' writes
 become visible to other connections together, only at the flush, and only then do their
-`committed` callbacks run; a member that fails is undone alone; a COMMIT that fails stores
-nothing and tells every member; what the callbacks gather goes out once, after all of them."""
+`committed` callbacks run; a member whose writes fail part way takes the group down (nothing
+stored, every member told) unless it writes isolated, then it is undone alone; a COMMIT that
+fails stores nothing and tells every member; what the callbacks gather goes out once, after all
+of them."""
 
 from __future__ import annotations
 
@@ -39,9 +41,9 @@ def users_here() -> int:
 
 def write_member(group: commit_group.CommitGroup, pubkey: str, log: list[Any],
                  fail: bool = False) -> None:
-    """What an order actor does: open the group, write in its own (nested) transaction, join."""
+    """What an order actor does: open the group, write into it (`commit_group.writes`), join."""
     group.open()
-    with storage.write_transaction():
+    with commit_group.writes():
         repository.ensure_user(pubkey, 1)
         if fail:
             raise RuntimeError("this member's decision failed")
@@ -70,15 +72,36 @@ def test_members_are_committed_together_and_told_after_the_commit(
     assert len(log) == 3
 
 
-def test_a_member_that_fails_is_undone_alone(db: peewee.Database,
-                                             observer: peewee.Database) -> None:
-    group = commit_group.CommitGroup()
+def test_a_member_whose_writes_fail_takes_the_group_down(db: peewee.Database,
+                                                        observer: peewee.Database) -> None:
+    """No savepoint per member: its half-done writes go with everyone's, every member that
+    joined hears why, and the next members start a new group on the same connection."""
     log: list[Any] = []
-    write_member(group, "aa" * 32, log)
-    with pytest.raises(RuntimeError):
-        write_member(group, "bb" * 32, log, fail=True)
-    write_member(group, "cc" * 32, log)
-    group.flush()
+    with commit_group.batching() as group:  # this thread's group: its members write into it
+        write_member(group, "aa" * 32, log)
+        write_member(group, "bb" * 32, log)
+        with pytest.raises(RuntimeError) as failure:
+            write_member(group, "cc" * 32, log, fail=True)
+        assert group.aborted_by(failure.value) and not group.is_open
+        assert log == [("failed", "aa" * 32, "RuntimeError"),
+                       ("failed", "bb" * 32, "RuntimeError")]
+        assert users_here() == 0  # rolled back, the failing member's own row included
+        write_member(group, "dd" * 32, log)
+        group.flush()
+    assert log[-1] == ("committed", "dd" * 32)
+    assert users_seen_by(observer) == 1
+    assert not group.aborted_by(RuntimeError())
+
+
+def test_an_isolated_member_that_fails_is_undone_alone(db: peewee.Database,
+                                                       observer: peewee.Database) -> None:
+    log: list[Any] = []
+    with commit_group.batching() as group:
+        write_member(group, "aa" * 32, log)
+        with commit_group.isolated(), pytest.raises(RuntimeError) as failure:
+            write_member(group, "bb" * 32, log, fail=True)
+        assert not group.aborted_by(failure.value)
+        write_member(group, "cc" * 32, log)
     assert log == [("committed", "aa" * 32), ("committed", "cc" * 32)]
     assert users_seen_by(observer) == 2
     assert repository.last_trade_index("bb" * 32) is None
