@@ -99,6 +99,24 @@ def test_starts_at_the_first_batch_and_keeps_order_across_batches(worker, collec
         assert result.sender == event["pubkey"] and result.created_at == now
 
 
+def test_a_burst_comes_back_in_pieces_in_order(worker, collector, monkeypatch) -> None:
+    """More events than one round trip takes reach the consumer in pieces of at most
+    MAX_BATCH, the first before the rest are checked, all in submission order."""
+    from adapters.nostr import check_worker
+
+    monkeypatch.setattr(check_worker, "MAX_BATCH", 4)
+    deliveries: list[int] = []
+    real_deliver = worker._deliver
+    worker._deliver = lambda pairs: (deliveries.append(len(pairs)), real_deliver(pairs))
+    now = int(time.time())
+    events = [request(now) for _ in range(10)]
+    worker.submit([(event["id"], event) for event in events])
+    wait_until(lambda: collector.count() == 10, WAIT, "10 results")
+    assert deliveries == [4, 4, 2]
+    assert [key for key, _ in collector.pairs] == [event["id"] for event in events]
+    assert all(result.event_id == key for key, result in collector.pairs)
+
+
 def test_a_bad_event_gets_its_verdict_not_an_error(worker, collector, make_event) -> None:
     now = int(time.time())
     good, foreign = request(now), make_event(kind=1)
