@@ -65,6 +65,7 @@ class CommitGroup:
         """Begin the group's transaction unless it is open: call it before a member writes
         (`writes`), so that its writes land in the group. Raises what BEGIN raises."""
         if self._transaction is None:
+            self._aborted_by = None  # asked right after an abort, not later: let it go
             transaction = database_proxy.atomic()
             transaction.__enter__()
             self._transaction = transaction

@@ -264,11 +264,24 @@ def _v3_bond_creation_order(db: peewee.Database) -> None:
     )
 
 
+# --- version 4: finding a user's pending take without a scan (ours) ---
+
+def _v4_pending_take_indexes(db: peewee.Database) -> None:
+    # Every take asks whether the taker already has a take waiting for its invoice or payment
+    # (repository.has_pending_take): by identity and status. With only the status index that
+    # read every order in that status (30 µs of SQLite at 400 of them, growing with the book).
+    for column in ("master_buyer_pubkey", "master_seller_pubkey"):
+        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "orders_{column}_status" '
+                       f'ON "orders" ("{column}", "status")')
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: orders, users, disputes, bonds, outbox, journal, seen_events",
               _v1_initial_schema),
     Migration(2, "bonds.expires_at, bonds.canceled_notice_sent", _v2_bond_expiry_and_notice),
     Migration(3, "bonds.created_seq: creation order, numbered by the database", _v3_bond_creation_order),
+    Migration(4, "orders: (master_buyer_pubkey, status) and (master_seller_pubkey, status) indexes",
+              _v4_pending_take_indexes),
 )
 
 

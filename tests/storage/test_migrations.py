@@ -242,3 +242,20 @@ def test_opening_a_fresh_file_waits_for_another_writer_instead_of_failing(sqlite
     finally:
         done.join()
         writer.close()
+
+
+def test_a_pending_take_is_found_by_index_not_by_scanning_a_status(sqlite_url: str) -> None:
+    """The check every take makes reads the (identity, status) index of its side."""
+    from storage import repository
+
+    database = storage.open_database(sqlite_url)
+    try:
+        storage.migrate(database)
+        for text, index in ((repository._PENDING_TAKE_AS_BUYER, "orders_master_buyer_pubkey_status"),
+                            (repository._PENDING_TAKE_AS_SELLER,
+                             "orders_master_seller_pubkey_status")):
+            plan = " ".join(str(row[-1]) for row in database.execute_sql(
+                f"EXPLAIN QUERY PLAN {text}", ("ab" * 32, "waiting-payment")).fetchall())
+            assert index in plan, plan
+    finally:
+        database.close()
