@@ -7,7 +7,7 @@ the thread's time in benchmark (2). The thread now keeps one transaction open wh
 keep coming and commits it when its queue runs dry, or once `MAX_MEMBERS` decisions joined:
 pages that several decisions touch are written once. A decision writes straight into that
 transaction (`writes`): a savepoint around each one cost two statements of the decision's nine
-(a sixth of the order actors' SQL time in benchmark (2)). So a decision whose writes fail part
+(an eighth of the order actors' SQL time in benchmark (2)). So a decision whose writes fail part
 way takes the group down with it (`abort`): the transaction is rolled back and every member
 that joined hears why, as when the COMMIT fails. A decision tried again after that writes
 `isolated()`ly, in a savepoint of its own, so one that fails every time is undone alone on its
@@ -97,7 +97,7 @@ class CommitGroup:
             transaction.__exit__(type(error), error, error.__traceback__)  # rolls back
         except Exception:  # noqa: BLE001 - the members must hear of it all the same
             log.exception("rolling back the group failed")
-        if isinstance(error, Exception):
+        if isinstance(error, Exception):  # not on KeyboardInterrupt/SystemExit: the thread ends
             for _, failed in members:
                 _run(failed, error)
 
