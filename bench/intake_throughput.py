@@ -128,14 +128,13 @@ def publisher(client: RelayClient) -> Callable[[list[mr.Request]], None]:
 # --- one case -------------------------------------------------------------------------------------
 
 
-def _wait_replies(since_id: int, expected: int, timeout: float, decided_since: int = 0,
-                  decisions: int = 0) -> dict[str, float | int]:
+def _wait_replies(since_id: int, expected: int, timeout: float, decided_since: int,
+                  decisions: int) -> dict[str, float | int]:
     """Poll the outbox until `expected` reply messages are committed and relay-accepted (after
     the journal shows `decisions` more rows than `decided_since`: that poll is cheaper)."""
     start = time.perf_counter()
-    if decisions:
-        harness.wait_for(lambda: mr.journal_high_water() - decided_since >= decisions,
-                         timeout, "every request decided", interval=GATE_POLL_S)
+    harness.wait_for(lambda: mr.journal_high_water() - decided_since >= decisions,
+                     timeout, "every request decided", interval=GATE_POLL_S)
     committed_at = None
     committed = done = 0
     while True:

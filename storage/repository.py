@@ -355,16 +355,10 @@ def last_trade_index(pubkey: str) -> int | None:
 
 
 # Every other column takes its DDL default (the same values as the model's defaults).
-_ENSURE_USER = 'INSERT INTO "users" ("pubkey", "created_at") VALUES (?, ?) ON CONFLICT DO NOTHING'
 _RECORD_TRADE_INDEX = (
     'INSERT INTO "users" ("pubkey", "created_at", "last_trade_index") VALUES (?, ?, ?)'
     ' ON CONFLICT ("pubkey") DO UPDATE SET "last_trade_index" = excluded."last_trade_index"'
     ' WHERE COALESCE("users"."last_trade_index", 0) < excluded."last_trade_index"')
-
-
-def ensure_user(pubkey: str, now: int | None = None) -> None:
-    """Create the user row with its defaults unless it exists (a concurrent creation is no error)."""
-    fixed_sql.execute(_ENSURE_USER, (pubkey, _now(now)))
 
 
 def record_trade_index(pubkey: str, trade_index: int, now: int | None = None) -> None:

@@ -280,11 +280,7 @@ class RelayPool:
         Returns the event id. Relays that are down get the event when they come back, even
         after the outcome (which counts them as timed out) was reported.
         """
-        event_id = event.get("id")
-        if not isinstance(event_id, str):
-            raise ValueError("publish needs a complete event with an id")
-        self._call(self._publish_all, [(event_id, event_message(event), token)])
-        return event_id
+        return self.publish_many([(event, token)])[0]
 
     def publish_many(self, items: Iterable[tuple[Mapping[str, Any] | Rendered, Any]]) -> list[str]:
         """`publish` for several `(event, token)` pairs with one wake-up of the pool's loop

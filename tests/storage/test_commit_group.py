@@ -44,7 +44,7 @@ def write_member(group: commit_group.CommitGroup, pubkey: str, log: list[Any],
     """What an order actor does: open the group, write into it (`commit_group.writes`), join."""
     group.open()
     with commit_group.writes():
-        repository.ensure_user(pubkey, 1)
+        repository.record_trade_index(pubkey, 1, 1)
         if fail:
             raise RuntimeError("this member's decision failed")
     group.join(lambda: log.append(("committed", pubkey)),
@@ -137,7 +137,7 @@ def test_what_the_callbacks_gather_goes_out_once_per_key_after_all_of_them(
     def member(pubkey: str) -> None:
         group.open()
         with storage.write_transaction():
-            repository.ensure_user(pubkey, 1)
+            repository.record_trade_index(pubkey, 1, 1)
 
         def committed() -> None:
             log.append(("committed", pubkey))
