@@ -15,8 +15,9 @@ _FIN_TEXT = 0x81  # final fragment, opcode 1 (text)
 _MASKED = 0x80  # every client-to-server frame is masked (section 5.3)
 
 
-def _masked(key: bytes, data: bytes) -> bytes:
-    """`data` XOR the 4-byte `key` repeated (one big-integer XOR instead of a loop per byte)."""
+def masked(key: bytes, data: bytes) -> bytes:
+    """`data` XOR the 4-byte `key` repeated: masks and unmasks alike (one big-integer XOR instead
+    of a loop per byte)."""
     size = len(data)
     repeated = (key * (size // 4 + 1))[:size]
     return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
@@ -38,5 +39,5 @@ def client_text_frames(texts: Collection[str]) -> bytes:
             parts.append(struct.pack("!BBQ", _FIN_TEXT, _MASKED | 127, size))
         key = keys[4 * index:4 * index + 4]
         parts.append(key)
-        parts.append(_masked(key, data))
+        parts.append(masked(key, data))
     return b"".join(parts)
