@@ -1,6 +1,6 @@
 """Connections to a set of Nostr relays, run on one background thread.
 
-The pool keeps one websocket per relay (tornado's client on a private asyncio loop), re-sends
+The pool keeps one websocket per relay (`ws_client`, on a private asyncio loop), re-sends
 subscriptions after every reconnect, hands each new event to a callback once (de-duplicated
 across relays by event id), publishes to every relay with per-relay `OK` tracking, queues
 publications for relays that are down, and reconnects with capped, jittered exponential backoff.
@@ -24,10 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tornado.httpclient import HTTPRequest
-from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
-
+from adapters.nostr import ws_client
 from adapters.nostr.nostr_event import NostrEvent
 from adapters.nostr.ws_frames import client_text_frames
 
@@ -171,7 +168,7 @@ class _Publication:
 @dataclass
 class _RelayState:
     url: str
-    ws: WebSocketClientConnection | None = None
+    ws: ws_client.RelaySocket | None = None
     # events to send as soon as the relay is connected (id -> raw EVENT message)
     queued: OrderedDict[str, str] = field(default_factory=OrderedDict)
     # events sent on the current connection and not answered yet, in send order
@@ -309,7 +306,7 @@ class RelayPool:
         """
         self._call(self._on_messages, self._relays[url], texts)
 
-    def _on_messages(self, state: _RelayState, texts: tuple[str, ...]) -> None:
+    def _on_messages(self, state: _RelayState, texts: Iterable[str]) -> None:
         for text in texts:
             self._on_message(state, text)
 
@@ -359,20 +356,18 @@ class RelayPool:
     async def _shutdown(self) -> None:
         """Close every websocket cleanly (briefly), then tear down what is left and stop."""
         self._publications.clear()
-        protocols = []
+        sockets = []
         for state in self._relays.values():
             if state.ws is not None:
-                protocols.append(state.ws.protocol)
+                sockets.append(state.ws)
                 state.ws.close(1000, "closing")
         tasks = [state.task for state in self._relays.values() if state.task is not None]
         # readers return once the relay answers the close frame; sleepers are cancelled
         _, pending = await asyncio.wait(tasks, timeout=self.settings.close_timeout)
         for task in pending:
             task.cancel()
-        for protocol in protocols:
-            stream = getattr(protocol, "stream", None)
-            if stream is not None and not stream.closed():
-                stream.close()  # the relay did not answer in time: drop the socket
+        for socket in sockets:
+            socket.abort()  # the relay did not answer in time: drop the socket
         self._flush_events()  # events read before the stop still reach the consumer
         assert self._loop is not None
         self._loop.stop()
@@ -384,26 +379,18 @@ class RelayPool:
             error: str | None = None
             connected_at: float | None = None
             try:
-                request = HTTPRequest(
+                state.ws = await ws_client.connect(
                     state.url,
-                    connect_timeout=self.settings.connect_timeout,
-                    request_timeout=self.settings.connect_timeout,
-                )
-                state.ws = await websocket_connect(
-                    request,
+                    lambda texts, state=state: self._on_messages(state, texts),
+                    timeout=self.settings.connect_timeout,
+                    max_size=self.settings.max_message_size,
                     ping_interval=self.settings.ping_interval,
-                    ping_timeout=self.settings.ping_interval,  # tornado caps it there
-                    max_message_size=self.settings.max_message_size,
+                    close_timeout=self.settings.close_timeout,
                 )
                 connected_at = time.monotonic()
                 self._set_connected(state.url, True)
                 self._on_connected(state)
-                while True:
-                    message = await state.ws.read_message()
-                    if message is None:
-                        error = f"connection closed ({state.ws.close_code})"
-                        break
-                    self._on_message(state, message)
+                error = await state.ws.closed
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure is a dropped relay
@@ -438,7 +425,7 @@ class RelayPool:
     def _on_disconnected(self, state: _RelayState) -> None:
         """Unanswered events go back to the front of the queue, to be sent again."""
         if state.ws is not None:
-            state.ws.close()
+            state.ws.abort()
         state.ws = None
         if state.awaiting_ok:
             requeued = OrderedDict(state.awaiting_ok)
@@ -447,26 +434,14 @@ class RelayPool:
             state.awaiting_ok.clear()
 
     def _send(self, state: _RelayState, raw: str) -> bool:
-        if state.ws is None:
-            return False
-        try:
-            state.ws.write_message(raw)
-        except WebSocketClosedError:
-            return False
-        return True
+        return state.ws is not None and state.ws.send_text(raw)
 
     def _flush(self, state: _RelayState) -> None:
         """Send every queued event, all in one write to the connection (`ws_frames`); on a
         closed connection they stay queued for the next one."""
         if not state.queued or state.ws is None:
             return
-        protocol = state.ws.protocol
-        stream = protocol.stream if protocol is not None else None
-        if stream is None or stream.closed():
-            return
-        try:
-            stream.write(client_text_frames(state.queued.values()))
-        except StreamClosedError:
+        if not state.ws.write(client_text_frames(state.queued.values())):
             return
         state.awaiting_ok.update(state.queued)
         state.queued.clear()

@@ -1,8 +1,9 @@
 """Websocket text frames as a client sends them (RFC 6455, section 5), many at once.
 
-The relay pool publishes bursts of events. tornado's `write_message` costs a task and a socket
-write per message (a quarter of the pool thread's time in benchmark (2), with one more hand-over
-of the GIL per write); these frames go out in one write to the connection's stream instead.
+The relay pool publishes bursts of events. A websocket library's send per message costs a task
+and a socket write each (tornado's was a quarter of the pool thread's time in benchmark (2), with
+one more hand-over of the GIL per write); these frames go out in one write to the connection's
+transport instead (`ws_client.RelaySocket.write`).
 """
 
 from __future__ import annotations
