@@ -103,14 +103,21 @@ def parent_of(pid: int) -> int | None:
     return int(fields[1]) if fields else None
 
 
-def descendants(root: int) -> list[int]:
-    """Every live process below `root` (children, their children, ...)."""
+def process_tree() -> dict[int, list[int]]:
+    """pid -> its live children, from one scan of /proc (a scan costs milliseconds: on
+    simpleSystemBase the CPU meter's scans run in the daemon's process, under its GIL)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             parent = parent_of(int(entry))
             if parent is not None:
                 children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def descendants(root: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    """Every live process below `root` (children, their children, ...), in `tree` if given."""
+    children = process_tree() if tree is None else tree
     found, todo = [], list(children.get(root, []))
     while todo:
         pid = todo.pop()
@@ -410,15 +417,17 @@ class Workbench:
         thespian gives it (`MultiProcAdmin ActorAddr-(T|:<admin port>)`); on the other bases the
         actor processes are children of this process.
         """
+        tree = process_tree()
         others: set[int] = set()
         for pid in self.labels:
             others.add(pid)
-            others.update(descendants(pid))
-        found = {pid for pid in descendants(os.getpid()) if pid not in others and not _zombie(pid)}
+            others.update(descendants(pid, tree))
+        found = {pid for pid in descendants(os.getpid(), tree)
+                 if pid not in others and not _zombie(pid)}
         for admin in self.admins:
             if not _zombie(admin):
                 found.add(admin)
-                found.update(descendants(admin))
+                found.update(descendants(admin, tree))
         return sorted(found)
 
     def labelled_pids(self) -> dict[int, str]:
@@ -525,6 +534,10 @@ def find_admin(admin_port: int | None) -> int | None:
 def daemon_role(pid: int) -> str:
     """Which daemon process this is: thespian titles each actor process with its class."""
     line = cmdline(pid)
+    if "adapters.nostr.nostr_io" in line:
+        return "daemon:relay host (relay pool, check and sign links)"
+    if "adapters.nostr.check_worker" in line:
+        return f"daemon:{line.rsplit(' ', 1)[-1]} worker"
     first = line.split(" ", 1)[0] if line else ""
     if first and not first.startswith(("/", ".")) and first[:1].isupper() or first == "logger":
         return f"daemon:{first}"

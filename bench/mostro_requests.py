@@ -133,6 +133,17 @@ def journal_high_water() -> int:
     return int(row[0] or 0) if row else 0
 
 
+def unpublished_replies(since_id: int) -> int:
+    """SendMessage effects after row `since_id` not yet accepted by a relay: a walk of the
+    undone rows only (the index on `done_at`), cheap enough to poll every few ms."""
+    from storage import fixed_sql
+
+    row = fixed_sql.fetch_one('SELECT COUNT(*) FROM "outbox" INDEXED BY "outbox_done_at" '
+                              'WHERE "done_at" IS NULL AND "id" > ? AND "effect" = ?',
+                              (since_id, "SendMessage"))
+    return int(row[0]) if row else 0
+
+
 def count_replies(since_id: int) -> tuple[int, int]:
     """(committed, accepted by a relay) SendMessage effects after row `since_id`, in one query."""
     from peewee import fn
