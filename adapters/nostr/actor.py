@@ -1,24 +1,25 @@
 """The NostrAdapter actor: the daemon's only door to Nostr relays.
 
-It owns a `RelayPool` (whose thread does all network I/O) and turns what the pool reports into
-messages for its owner: `InboundEvent` (first copy of each event; after the injectable inbound
-handler has run in this process), `PublishResult` (or `PublishResults`: every outcome reported
-since the last wake-up, in one message), `RelayStatus`. The pool's thread hands its
-reports over through a `ThreadBridge`, so `receiveMessage` never blocks on the network: on
-multiprocTCPBase the actor wakes on the bridge's self-pipe (`ThespianWatch`), elsewhere it polls
-with `wakeupAfter` (on simpleSystemBase that only happens while the caller is inside
-`ask`/`tell`/`listen`: `listen(timeout)` sleeps until the next wake-up and runs it, so a test or
-a replay driver must keep listening for relay traffic to arrive).
+It owns the adapter's IO (`nostr_io`: the relay pool, whose thread does all network I/O, and the
+check and sign workers) and turns what the IO reports into messages for its owner: `InboundEvent`
+(first copy of each event; after the injectable inbound handler has run in this process),
+`PublishResult` (or `PublishResults`: every outcome reported since the last wake-up, in one
+message), `RelayStatus`. The IO hands its reports over through a `ThreadBridge`, so
+`receiveMessage` never blocks on the network: on multiprocTCPBase the actor wakes on the bridge's
+self-pipe (`ThespianWatch`), elsewhere it polls with `wakeupAfter` (on simpleSystemBase that only
+happens while the caller is inside `ask`/`tell`/`listen`: `listen(timeout)` sleeps until the next
+wake-up and runs it, so a test or a replay driver must keep listening for relay traffic to
+arrive).
 
-With `StartNostr.precheck_factory`, the events of each pool loop iteration first go through a
-`CheckWorker` (one worker process, started at the first event): the pure checks run there, beside
-the actor, and each `InboundEvent` carries its result in `precheck`, in arrival order. The
-outer id and signature are then checked there too, not on the pool's thread: the pool hands
-every copy over and learns which ids were authentic (`RelayPool.remember`, from a result's
-`authentic`), so it drops the later copies of those only. A result's `conversation_key` (the
-node's NIP-44 key with the sender, computed to open the event) is kept in memory
+With `StartNostr.precheck_factory` (the daemon's way), the IO runs in a process of its own
+(`nostr_io.HostedIO`) and the events of each pool loop iteration first go through a check worker
+(one worker process, started at the first event): the pure checks run there, and each
+`InboundEvent` carries its result in `precheck`, in arrival order. The outer id and signature are
+then checked there too, not on the pool's thread: the pool hands every copy over and learns which
+ids were authentic, so it drops the later copies of those only. A result's `conversation_key`
+(the node's NIP-44 key with the sender, computed to open the event) is kept in memory
 (`unsigned.ConversationKeys`) and rides along with the replies to that sender to the sign
-worker, which then need not compute it again.
+worker, which then need not compute it again. Without one, the IO runs here (`LocalIO`).
 
 It must not decrypt, parse Mostro messages or touch the database itself: that is the inbound
 handler's job (plugged in by `StartNostr.inbound_handler_factory`) and the check worker's.
@@ -27,7 +28,6 @@ handler's job (plugged in by `StartNostr.inbound_handler_factory`) and the check
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -60,15 +60,13 @@ from adapters.nostr.adapter_messages import (
     Unsubscribe,
     Unsubscribed,
 )
-from adapters.nostr.check_worker import CheckWorker
+from adapters.nostr.nostr_io import HostedIO, IOConfig, LocalIO
 from adapters.nostr.relay_pool import (
     PublishOutcome,
-    RelayPool,
     RelayStatusChange,
     Subscription,
-    verify_event,
+    as_rendered,
 )
-from adapters.nostr.signing import Signing
 from adapters.nostr.unsigned import ConversationKeys
 
 log = logging.getLogger(__name__)
@@ -102,29 +100,6 @@ def forward_inbound(inbound: InboundEvent) -> Iterable[Any]:
     return (inbound,)
 
 
-class _Received:
-    """An event read (and verified) by the pool thread, on its way to the actor thread."""
-
-    __slots__ = ("event", "relay_url", "received_at", "precheck")
-
-    def __init__(self, event: dict[str, Any], relay_url: str, received_at: float) -> None:
-        self.event = event
-        self.relay_url = relay_url
-        self.received_at = received_at
-        self.precheck: Any = None
-
-
-def _received(events: list[tuple[dict[str, Any], str]]) -> list[_Received]:
-    now = time.time()
-    return [_Received(event, url, now) for event, url in events]
-
-
-def _with_prechecks(pairs: list[tuple[_Received, Any]]) -> list[_Received]:
-    for received, precheck in pairs:
-        received.precheck = precheck
-    return [received for received, _ in pairs]
-
-
 class NostrAdapter(Actor):
     """See the module docstring. Every `receiveMessage` returns the bridge's watch (or None),
     because thespian replaces the watched descriptors with each return value."""
@@ -133,9 +108,7 @@ class NostrAdapter(Actor):
         super().__init__(*args, **kw)
         self._capabilities = dict(capabilities or {})
         self._bridge: ThreadBridge | None = None
-        self._pool: RelayPool | None = None
-        self._checker: CheckWorker | None = None
-        self._signing: Signing | None = None
+        self._io: LocalIO | HostedIO | None = None
         self._conversation_keys = ConversationKeys()
         self._owner: Any = None
         self._handler: InboundHandler = forward_inbound
@@ -159,16 +132,16 @@ class NostrAdapter(Actor):
         elif isinstance(message, PublishBatch):
             self._publish_many(message.items, sender)
         elif isinstance(message, Subscribe):
-            if self._pool is None:
+            if self._io is None:
                 self.send(sender, NostrNotStarted(message))
             else:
-                self._pool.subscribe(message.subscription)
-        elif isinstance(message, InjectRelayMessages) and self._pool is not None:
+                self._io.subscribe(message.subscription)
+        elif isinstance(message, InjectRelayMessages) and self._io is not None:
             # benchmarks: the receive path without a socket
-            self._pool.feed(message.relay_url, *message.messages)
+            self._io.feed(message.relay_url, message.messages)
         elif isinstance(message, Unsubscribe):
-            if self._pool is not None:
-                self._pool.unsubscribe(message.sub_id)
+            if self._io is not None:
+                self._io.unsubscribe(message.sub_id)
             self.send(sender, Unsubscribed(message.sub_id))
         elif isinstance(message, StopNostr):
             self._stop()
@@ -180,114 +153,74 @@ class NostrAdapter(Actor):
     # --- handlers -----------------------------------------------------------------------------
 
     def _start(self, message: StartNostr, sender: Any) -> None:
-        if self._pool is not None:
-            self.send(sender, NostrStarted(self._pool.urls))
+        if self._io is not None:
+            self.send(sender, NostrStarted(self._io.urls))
             return
         self._owner = message.owner if message.owner is not None else sender
         if message.inbound_handler_factory is not None:
             self._handler = message.inbound_handler_factory()
-        seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
         bridge = ThreadBridge.for_actor(self._capabilities)
         bridge.attach(self)
-        # every event read in one pool loop iteration crosses to the actor as one list; with a
-        # check worker, that list goes through the worker first (its results ride along)
-        checker = None
+        config = IOConfig(message.relays, message.pool_settings, message.precheck_factory,
+                          message.signer_factory)
+        # with a check worker (the daemon's way), relays, checks and signing run in a process of
+        # their own (nostr_io): their threads then no longer take the GIL from the actors
         if message.precheck_factory is not None:
-
-            def checked(pairs: list[tuple[_Received, Any]]) -> None:
-                authentic = [received.event["id"] for received, result in pairs
-                             if getattr(result, "authentic", False)]
-                try:
-                    pool.remember(authentic)
-                except RuntimeError:  # the pool is stopping: nothing more to de-duplicate
-                    pass
-                bridge.put(_with_prechecks(pairs))
-
-            checker = CheckWorker(message.precheck_factory, checked, role="intake-check")
-
-        def on_events(events: list[tuple[dict[str, Any], str]]) -> None:
-            if checker is None:
-                bridge.put(_received(events))
-            else:
-                checker.submit([(received, received.event) for received in _received(events)])
-
-        pool = RelayPool(
-            message.relays,
-            on_event=None,
-            on_events=on_events,
-            on_published=bridge.put,
-            on_status=bridge.put,
-            seen=seen,
-            # with a check worker, ids and signatures are checked there
-            verify=verify_event if checker is None else None,
-            settings=message.pool_settings,
-        )
-        pool.start()
+            if message.seen_hook_factory is not None:
+                raise ValueError("a seen hook needs verified events: not with a precheck factory")
+            io: LocalIO | HostedIO = HostedIO(config, bridge.put)
+        else:
+            seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
+            io = LocalIO(config, bridge.put, seen)
         for subscription in message.subscriptions:
-            pool.subscribe(subscription)
-        if message.signer_factory is not None:
-            self._signing = Signing(message.signer_factory, pool, bridge.put)
-        self._bridge, self._pool, self._checker = bridge, pool, checker
+            io.subscribe(subscription)
+        self._bridge, self._io = bridge, io
         self._arm_poll()
-        self.send(sender, NostrStarted(pool.urls))
+        self.send(sender, NostrStarted(io.urls))
 
     def _publish(self, message: PublishEvent, sender: Any) -> None:
-        if self._pool is None:
-            self.send(sender, NostrNotStarted(message))
-            return
-        if not isinstance(message.event, dict):
-            self._sign_and_publish([message])
-            return
-        try:
-            self._pool.publish(message.event, token=message.effect_id)
-        except ValueError as exc:  # an event without an id: the caller's bug, reported back
-            self.send(
-                self._owner,
-                PublishResult(message.effect_id, "", (), (("", str(exc)),), ()),
-            )
+        self._publish_many((message,), sender)
 
     def _publish_many(self, items: Iterable[PublishEvent], sender: Any) -> None:
-        """Publish several events with one wake-up of the pool's loop."""
+        """Publish several events with one hand-over to the relays."""
         items = tuple(items)
-        if self._pool is None:
+        if self._io is None:
             for item in items:
                 self.send(sender, NostrNotStarted(item))
             return
-        if any(not isinstance(item.event, dict) for item in items):
+        signed = [item for item in items if isinstance(item.event, dict)]
+        if len(signed) < len(items):
             self._sign_and_publish([item for item in items if not isinstance(item.event, dict)])
-            items = tuple(item for item in items if isinstance(item.event, dict))
-            if not items:
-                return
-        try:
-            self._pool.publish_many((item.event, item.effect_id) for item in items)
-        except ValueError:  # one of them has no id: none went out; report it, send the rest
-            for item in items:
-                self._publish(item, sender)
+        ready = []
+        for item in signed:
+            try:
+                ready.extend(as_rendered([(item.event, item.effect_id)]))
+            except ValueError as exc:  # an event without an id: the caller's bug, reported back
+                self.send(self._owner,
+                          PublishResult(item.effect_id, "", (), (("", str(exc)),), ()))
+        if ready:
+            self._io.publish(ready)
 
     def _sign_and_publish(self, items: list[PublishEvent]) -> None:
         """Descriptions (`unsigned.Unsigned`) are signed off this thread, then published."""
-        if self._signing is None:
+        assert self._io is not None
+        if not self._io.signs:
             for item in items:  # the starter gave no signer: the sender's bug, reported back
                 self.send(self._owner, PublishResult(
                     item.effect_id, "", (), (("", "this adapter has no signer"),), ()))
             return
-        self._signing.publish(
+        self._io.sign_and_publish(
             self._conversation_keys.attach([(item.event, item.effect_id) for item in items]))
 
     def _stop(self) -> None:
-        pool, bridge, checker = self._pool, self._bridge, self._checker
-        if pool is None or bridge is None:
+        io, bridge = self._io, self._bridge
+        if io is None or bridge is None:
             return
-        if self._signing is not None:
-            self._signing.stop()  # what was handed over is signed and handed to the pool
-            self._signing = None
-        pool.stop()
-        if checker is not None:
-            checker.stop()  # the events the pool read before stopping come back first
+        io.stop()  # what was handed over is signed and published; checked events come back
         self._deliver()
         self._flush_results()
         bridge.close()
-        self._pool = self._bridge = self._checker = None
+        self._io = self._bridge = None
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -299,7 +232,8 @@ class NostrAdapter(Actor):
         received: list[InboundEvent] = []
         for item in self._bridge.drain():
             if isinstance(item, list):  # events of one pool loop iteration
-                verified = self._checker is None  # else the pool left that to the worker
+                assert self._io is not None
+                verified = self._io.verifies  # else the pool left that to the worker
                 received.extend(
                     InboundEvent(r.event, r.relay_url, r.received_at, verified, r.precheck)
                     for r in item)

@@ -53,8 +53,10 @@ class StartNostr:
 
     The factories must be picklable (module-level callables or picklable objects) on the
     multiprocess bases; they are called once in the adapter's process, except
-    `precheck_factory`: with it, the adapter starts one check worker process at the first event
-    and the factory is called there (see `adapters.nostr.check_worker`).
+    `precheck_factory` and `signer_factory`: with a precheck factory the relays run in a relay
+    host process of their own (`adapters.nostr.nostr_io`), which starts one check worker at the
+    first event and a sign worker, and those factories are called there. A seen hook needs
+    events verified by the pool, so it cannot go with a precheck factory.
     """
 
     relays: tuple[str, ...]

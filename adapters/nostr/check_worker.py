@@ -152,20 +152,7 @@ class CheckWorker:
     def _connection(self) -> Connection:
         if self._conn is not None:
             return self._conn
-        ours, theirs = socket.socketpair()
-        try:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(path or os.getcwd() for path in sys.path)
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), self._role],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()  # kept open here, a dead worker would never read as EOF
-        conn = Connection(ours.detach())
+        self._process, conn = start_child(__name__, self._role)
         self._conn = conn
         conn.send_bytes(pickle.dumps(self._factory))
         if not conn.poll(START_TIMEOUT):
@@ -186,6 +173,25 @@ class CheckWorker:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def start_child(module: str, *args: str) -> tuple[subprocess.Popen[bytes], Connection]:
+    """`python -m module <fd> *args`, a fresh interpreter holding one end of a new socket pair
+    (fd); the other end is returned. The child sees EOF when this process closes it or dies."""
+    ours, theirs = socket.socketpair()
+    try:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(path or os.getcwd() for path in sys.path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, str(theirs.fileno()), *args],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()  # kept open here, a dead child would never read as EOF
+    return process, Connection(ours.detach())
 
 
 # --- the worker process ----------------------------------------------------------------------

@@ -125,6 +125,18 @@ def rendered(event: Mapping[str, Any]) -> Rendered:
     return Rendered(str(event["id"]), event_message(event))
 
 
+def as_rendered(items: Iterable[tuple[Mapping[str, Any] | Rendered, Any]]) -> list[tuple[Rendered, Any]]:
+    """`(event, token)` pairs with every event `Rendered`; ValueError if one has no id."""
+    out: list[tuple[Rendered, Any]] = []
+    for event, token in items:
+        if not isinstance(event, Rendered):
+            if not isinstance(event.get("id"), str):
+                raise ValueError("publish needs a complete event with an id")
+            event = rendered(event)
+        out.append((event, token))
+    return out
+
+
 def verify_event(event: Any) -> bool:
     """True for a well-formed event whose id and signature are correct."""
     parsed = NostrEvent.from_dict(event)
@@ -284,15 +296,7 @@ class RelayPool:
         (one `call_soon_threadsafe` instead of one per event); returns their ids in order. An
         event may come `Rendered` already. Raises ValueError, publishing none of them, if any
         event has no id."""
-        entries: list[tuple[str, str, Any]] = []
-        for event, token in items:
-            if isinstance(event, Rendered):
-                entries.append((event.event_id, event.message, token))
-                continue
-            event_id = event.get("id")
-            if not isinstance(event_id, str):
-                raise ValueError("publish needs a complete event with an id")
-            entries.append((event_id, event_message(event), token))
+        entries = [(item.event_id, item.message, token) for item, token in as_rendered(items)]
         if entries:
             self._call(self._publish_all, entries)
         return [event_id for event_id, _, _ in entries]
