@@ -159,20 +159,28 @@ class HostedIO:
         self._stopping = False
         self._process, self._conn = start_child(__name__)
         try:
-            self._conn.send_bytes(pickle.dumps(config))
-            if not self._conn.poll(START_TIMEOUT):
-                raise TimeoutError(f"the relay host did not start in {START_TIMEOUT} s")
-            answer = self._conn.recv()
-            if not (isinstance(answer, tuple) and answer[0] == "ready"):
-                raise RuntimeError(f"the relay host did not start: {answer!r}")
+            self.urls: tuple[str, ...] = self._started(config)
         except BaseException:
             self._end_process()
             raise
-        self.urls: tuple[str, ...] = answer[1]
         self.verifies = config.precheck_factory is None
         self.signs = config.signer_factory is not None
         self._reader = threading.Thread(target=self._read, name="nostr-io-link", daemon=True)
         self._reader.start()
+
+    def _started(self, config: IOConfig) -> tuple[str, ...]:
+        """Send the config; wait for "ready" (what the relays report meanwhile is put)."""
+        self._conn.send_bytes(pickle.dumps(config))
+        deadline = time.monotonic() + START_TIMEOUT
+        while self._conn.poll(max(0.0, deadline - time.monotonic())):
+            answer = self._conn.recv()
+            if isinstance(answer, tuple) and answer[0] == "ready":
+                return tuple(answer[1])
+            if not (isinstance(answer, tuple) and answer[0] == "items"):
+                raise RuntimeError(f"the relay host did not start: {answer!r}")
+            for item in answer[1]:
+                self._put(item)
+        raise TimeoutError(f"the relay host did not start in {START_TIMEOUT} s")
 
     @property
     def pid(self) -> int | None:
@@ -298,7 +306,8 @@ class HostedIO:
 
 
 class _Sender:
-    """Sends what the IO puts to the parent, everything queued meanwhile as one message."""
+    """The child's only writer to the parent: what the IO puts goes out with everything queued
+    meanwhile as one message; `control` messages go out as they are, in queue order."""
 
     _CLOSE = object()
 
@@ -311,27 +320,38 @@ class _Sender:
     def put(self, item: Any) -> None:
         self._items.put(item)
 
+    def control(self, message: tuple[str, Any]) -> None:
+        self._items.put(_Control(message))
+
     def close(self) -> None:
         self._items.put(self._CLOSE)
         self._thread.join()
 
     def _run(self) -> None:
-        closing = False
-        while not closing:
-            batch = [self._items.get()]
-            while True:
+        while True:
+            item = self._items.get()
+            batch: list[Any] = []
+            while not isinstance(item, _Control) and item is not self._CLOSE:
+                batch.append(item)
                 try:
-                    batch.append(self._items.get_nowait())
+                    item = self._items.get_nowait()
                 except queue.Empty:
+                    item = None
                     break
-            if batch[-1] is self._CLOSE:
-                closing = True
-                batch.pop()
-            if batch:
-                try:
+            try:
+                if batch:
                     self._conn.send(("items", batch))
-                except OSError:
-                    return
+                if isinstance(item, _Control):
+                    self._conn.send(item.message)
+            except OSError:
+                return
+            if item is self._CLOSE:
+                return
+
+
+@dataclass(frozen=True)
+class _Control:
+    message: tuple[str, Any]
 
 
 def serve(conn: Connection) -> None:
@@ -339,14 +359,16 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon's Ctrl-C is its parent's to handle
     try:
         config = pickle.loads(conn.recv_bytes())
-        sender = _Sender(conn)
-        io = LocalIO(config, sender.put)
     except EOFError:
         return
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+    sender = _Sender(conn)
+    try:
+        io = LocalIO(config, sender.put)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which gives up
+        sender.control(("failed", f"{type(exc).__name__}: {exc}"))
+        sender.close()
         return
-    conn.send(("ready", io.urls))
+    sender.control(("ready", io.urls))
     while True:
         try:
             command, args = conn.recv()
@@ -359,11 +381,8 @@ def serve(conn: Connection) -> None:
         except Exception:  # noqa: BLE001 - one bad command must not end the relays
             log.exception("relay host: %s failed", command)
     io.stop()
+    sender.control(("stopped", ()))
     sender.close()
-    try:
-        conn.send(("stopped", ()))
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":
