@@ -33,6 +33,8 @@ from adapters.nostr.adapter_messages import InjectRelayMessages
 from adapters.nostr.protocol import Transport
 from bench import common, crypto_limit, harness
 from bench import mostro_requests as mr
+from bench.journal_gate import JournalGate
+from storage.url import SqliteLocation, parse_database_url
 
 BENCHMARK_NAME = "intake_throughput"
 DEFAULT_REQUESTS = 1200  # at 600 a simpleSystemBase case lasted about a second: start and tail weighed
@@ -127,19 +129,18 @@ def publisher(client: RelayClient) -> Callable[[list[mr.Request]], None]:
 # --- one case -------------------------------------------------------------------------------------
 
 
-def _wait_replies(since_id: int, expected: int, timeout: float, decided_since: int,
-                  decisions: int) -> dict[str, float | int]:
+def _wait_replies(since_id: int, expected: int, timeout: float, gate: JournalGate,
+                  decided_since: int, decisions: int) -> dict[str, float | int]:
     """Wait until every request is decided (the journal shows `decisions` more rows than
     `decided_since`; a decision's replies commit with it), then until no reply is left
     unaccepted by a relay; count the replies (`expected` of them) once the clock has stopped.
 
-    Both polls are cheap lookups (the end of an index; the outbox's undone rows), every
-    GATE_POLL_S: on simpleSystemBase they run in the daemon's process, and counting every reply
-    row instead (~1 ms a poll) took the GIL from the relay pool's thread in the run's last
-    stretch."""
+    The journal is watched by the gate's own process; the outbox's undone rows (the `done_at`
+    index), for the short last stretch, every GATE_POLL_S from here: on simpleSystemBase this
+    is the daemon's process, and counting every reply row instead (~1 ms a poll) took the GIL
+    from the daemon's threads."""
     start = time.perf_counter()
-    harness.wait_for(lambda: mr.journal_high_water() - decided_since >= decisions,
-                     timeout, "every request decided", interval=GATE_POLL_S)
+    gate.wait_for(decided_since + decisions, timeout)
     committed_s = time.perf_counter() - start
     while mr.unpublished_replies(since_id) and time.perf_counter() - start <= timeout:
         time.sleep(GATE_POLL_S)  # polling the database (one query), not synchronising a test
@@ -151,7 +152,7 @@ def _wait_replies(since_id: int, expected: int, timeout: float, decided_since: i
 
 
 def _deliver_windowed(deliver: Callable[[list[mr.Request]], None], requests: list[mr.Request],
-                      since_id: int, window: int, timeout: float,
+                      since_id: int, window: int, timeout: float, gate: JournalGate,
                       in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, float | int]:
     """Deliver in chunks of `window`, each once the chunk `in_flight` chunks back is answered
     (at most `in_flight` chunks in flight, like clients that wait for their answers), then
@@ -160,22 +161,21 @@ def _deliver_windowed(deliver: Callable[[list[mr.Request]], None], requests: lis
     A bounded backlog keeps the measurement about the daemon's steady rate instead of one
     burst's queueing (and a request never waits long enough to go stale). A chunk counts as
     answered once as many requests as it and the earlier ones hold are decided (the journal:
-    each decision commits with its replies)."""
+    each decision commits with its replies; `gate` watches it from a process of its own)."""
     start = time.perf_counter()
-    decided_since = mr.journal_high_water()
+    decided_since = gate.newest()
     sent_before: list[int] = []  # requests in the chunks sent so far
     owed = 0
     for first in range(0, len(requests), window):
         chunk = requests[first:first + window]
         if len(sent_before) >= in_flight:
             need = sent_before[-in_flight]
-            harness.wait_for(lambda n=need: mr.journal_high_water() - decided_since >= n,
-                             timeout, "answers to earlier chunks", interval=GATE_POLL_S)
+            gate.wait_for(decided_since + need, timeout)
         deliver(chunk)
         owed += sum(mr.REPLY_MESSAGES[r.action] for r in chunk)
         sent_before.append(first + len(chunk))
     rest = timeout - (time.perf_counter() - start)
-    waited = _wait_replies(since_id, owed, max(rest, 1.0), decided_since, len(requests))
+    waited = _wait_replies(since_id, owed, max(rest, 1.0), gate, decided_since, len(requests))
     total = time.perf_counter() - start
     offset = total - float(waited["done_s"])
     waited["done_s"] = total
@@ -203,13 +203,14 @@ def _mix(count: int, takes: list[str], cancels: list[tuple[str, mr.Party]], node
 
 
 def _setup_orders(count: int, deliver: Callable[[list[mr.Request]], None], node_pubkey: str,
-                  transport: Transport, timeout: float) -> list[tuple[str, mr.Party]]:
+                  transport: Transport, timeout: float,
+                  gate: JournalGate) -> list[tuple[str, mr.Party]]:
     """`count` pending sell orders made through the same path, untimed: (order id, maker)."""
     makers = [mr.Party.fresh() for _ in range(count)]
     since = mr.outbox_high_water()
     now = int(time.time())
     _deliver_windowed(deliver, [mr.new_order(node_pubkey, transport, now + 600, i + 1, party)
-                                for i, party in enumerate(makers)], since, 50, timeout)
+                                for i, party in enumerate(makers)], since, 50, timeout, gate)
     by_maker = mr.orders_by_maker()
     made = [(by_maker[m.trade.public_hex], m) for m in makers if m.trade.public_hex in by_maker]
     if len(made) != count:
@@ -261,11 +262,14 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
 
         daemon = bench.daemon(settings)
         client = RelayClient(url) if relay is not None else None
+        location = parse_database_url(settings.database.url)
+        assert isinstance(location, SqliteLocation), "benchmark (2) runs on SQLite"
+        gate = JournalGate(location.path)
         try:
             deliver = (publisher(client) if client is not None
                        else Injector(bench, daemon, url))
             per_kind = -(-count // 3)
-            made = _setup_orders(2 * per_kind, deliver, node_pubkey, transport, timeout)
+            made = _setup_orders(2 * per_kind, deliver, node_pubkey, transport, timeout, gate)
             takes = [order_id for order_id, _ in made[:per_kind]]
             cancels = made[per_kind:]
             created_at = int(time.time()) + lead_s
@@ -277,10 +281,11 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             meter = harness.CpuMeter(lambda: {**_self_label(bench), **bench.labelled_pids()},
                                      interval=0.5)
             meter.start()
-            waited = _deliver_windowed(deliver, requests, since, window, timeout, in_flight)
+            waited = _deliver_windowed(deliver, requests, since, window, timeout, gate, in_flight)
             meter.stop()
             missing = mr.unanswered(requests, mr.replies_since(since))
         finally:
+            gate.close()
             if client is not None:
                 client.close()
         report.update({

@@ -122,17 +122,6 @@ def outbox_high_water() -> int:
     return int(newest.id) if newest is not None else 0
 
 
-def journal_high_water() -> int:
-    """The newest journal row id now. A decision writes one journal row, committed with its
-    replies, so the growth of this counts the requests decided and answered since: one lookup
-    at the end of an index, cheap enough to poll every few ms (counting replies reads every
-    reply row)."""
-    from storage import fixed_sql
-
-    row = fixed_sql.fetch_one('SELECT MAX("id") FROM "journal"')
-    return int(row[0] or 0) if row else 0
-
-
 def unpublished_replies(since_id: int) -> int:
     """SendMessage effects after row `since_id` not yet accepted by a relay: a walk of the
     undone rows only (the index on `done_at`), cheap enough to poll every few ms."""

@@ -217,9 +217,9 @@ class HostedIO:
                     pass
         if local is not None:
             local.stop()
-            return
-        self._reader.join(STOP_TIMEOUT)
-        self._end_process()
+        else:
+            self._reader.join(STOP_TIMEOUT)
+        self._end_process()  # after a take-over: reaps the dead child
 
     # --- inside -------------------------------------------------------------------------------
 
