@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from adapters.nostr.ws_frames import masked
+from adapters.nostr.ws_frames import header, masked
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
@@ -35,14 +35,7 @@ _OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2,
 
 def server_frame(opcode: int, payload: bytes) -> bytes:
     """One final, unmasked frame (servers never mask, section 5.1)."""
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, size))
-    elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x80 | opcode, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
-    return header + payload
+    return header(0x80 | opcode, len(payload)) + payload
 
 
 def answer(text: bytes) -> bytes | None:

@@ -1,10 +1,11 @@
 """One worker process that runs a pure check over batches of inbound events, beside the actors.
 
-The Nostr adapter hands it the events its relay pool read (`submit`, one batch per pool loop
-iteration); a thread of the adapter's process (`nostr-check-link`) sends them to the worker,
-waits for one result per event and hands `(item, result)` pairs, in submission order, to the
-`deliver` callback (the adapter's `ThreadBridge.put`). The check itself is built inside the
-worker by a picklable factory, so this module does not know what it computes.
+The Nostr adapter's IO (`nostr_io.LocalIO`, in the adapter's process or in its relay host)
+hands it the events its relay pool read (`submit`, one batch per pool loop iteration); a thread
+of that process (`nostr-check-link`) sends them to the worker, waits for one result per event
+and hands `(item, result)` pairs, in submission order, to the `deliver` callback. The same class
+runs the sign worker (`signing.Signing`). The check itself is built inside the worker by a
+picklable factory, so this module does not know what it computes.
 
 The worker is a fresh interpreter (`python -m adapters.nostr.check_worker`, started at the first
 batch: an adapter that never receives an event pays nothing), talking over one socket pair. It

@@ -25,19 +25,23 @@ def masked(key: bytes, data: bytes) -> bytes:
         size, "little")
 
 
+def header(first: int, size: int, mask: int = 0) -> bytes:
+    """A frame's header: `first` (FIN and opcode), `mask` (_MASKED or 0) with the payload
+    length in the shortest of the three encodings (section 5.2)."""
+    if size < 126:
+        return bytes((first, mask | size))
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", first, mask | 126, size)
+    return struct.pack("!BBQ", first, mask | 127, size)
+
+
 def client_text_frames(texts: Collection[str]) -> bytes:
     """One masked, unfragmented text frame per text, concatenated in order."""
     keys = os.urandom(4 * len(texts))  # fresh, unpredictable masking keys, as 5.3 requires
     parts: list[bytes] = []
     for index, text in enumerate(texts):
         data = text.encode()
-        size = len(data)
-        if size < 126:
-            parts.append(bytes((_FIN_TEXT, _MASKED | size)))
-        elif size <= 0xFFFF:
-            parts.append(struct.pack("!BBH", _FIN_TEXT, _MASKED | 126, size))
-        else:
-            parts.append(struct.pack("!BBQ", _FIN_TEXT, _MASKED | 127, size))
+        parts.append(header(_FIN_TEXT, len(data), _MASKED))
         key = keys[4 * index:4 * index + 4]
         parts.append(key)
         parts.append(masked(key, data))
