@@ -100,6 +100,15 @@ def forward_inbound(inbound: InboundEvent) -> Iterable[Any]:
     return (inbound,)
 
 
+def _hosted_or_local(config: IOConfig, put: Any) -> LocalIO | HostedIO:
+    """The relay host; if it cannot start, the same IO in this process (logged)."""
+    try:
+        return HostedIO(config, put)
+    except Exception:  # noqa: BLE001 - the relays must run somewhere
+        log.exception("the relay host did not start; relays, checks and signing run here")
+        return LocalIO(config, put)
+
+
 class NostrAdapter(Actor):
     """See the module docstring. Every `receiveMessage` returns the bridge's watch (or None),
     because thespian replaces the watched descriptors with each return value."""
@@ -168,7 +177,7 @@ class NostrAdapter(Actor):
         if message.precheck_factory is not None:
             if message.seen_hook_factory is not None:
                 raise ValueError("a seen hook needs verified events: not with a precheck factory")
-            io: LocalIO | HostedIO = HostedIO(config, bridge.put)
+            io: LocalIO | HostedIO = _hosted_or_local(config, bridge.put)
         else:
             seen = message.seen_hook_factory() if message.seen_hook_factory is not None else None
             io = LocalIO(config, bridge.put, seen)

@@ -188,11 +188,13 @@ class HostedIO:
         return None if self._local is not None or self._process is None else self._process.pid
 
     def subscribe(self, subscription: Subscription) -> None:
-        self._subscriptions[subscription.sub_id] = subscription
+        with self._lock:  # a take-over on the reader thread re-subscribes from this table
+            self._subscriptions[subscription.sub_id] = subscription
         self._command("subscribe", subscription)
 
     def unsubscribe(self, sub_id: str) -> None:
-        self._subscriptions.pop(sub_id, None)
+        with self._lock:
+            self._subscriptions.pop(sub_id, None)
         self._command("unsubscribe", sub_id)
 
     def feed(self, url: str, texts: Sequence[str]) -> None:
@@ -360,6 +362,9 @@ def serve(conn: Connection) -> None:
     try:
         config = pickle.loads(conn.recv_bytes())
     except EOFError:
+        return
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which gives up
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     sender = _Sender(conn)
     try:

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from actors.intake_precheck import IntakePrecheck, Precheck
+from adapters.nostr.actor import _hosted_or_local
 from adapters.nostr.keys import generate_keypair
-from adapters.nostr.nostr_io import HostedIO, IOConfig, Received
+from adapters.nostr.nostr_io import HostedIO, IOConfig, LocalIO, Received
 from adapters.nostr.relay_pool import PoolSettings, PublishOutcome, Subscription, rendered
 from adapters.nostr.unsigned import SignerFactory, UnsignedReply
 from tests.conftest import wait_until
@@ -147,3 +148,30 @@ def test_stop_delivers_what_was_read_and_ends_the_child(session_relay, make_even
     io.stop()  # no waiting before it: the fed events are delivered all the same
     assert [r.event["id"] for r in collected.received()] == ids
     assert gone(child) and relay_host_pids(os.getpid()) == []
+
+
+def _refuse() -> None:
+    raise RuntimeError("cannot be built here")
+
+
+class Unloadable:
+    """Pickles, but cannot be unpickled: the relay host cannot build its IO from it."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _refuse, ()
+
+
+def test_a_host_that_cannot_start_leaves_the_io_here(session_relay, make_event) -> None:
+    threads_before = _pool_threads()
+    collected = Collected()
+    config = IOConfig((session_relay.url,), FAST, Unloadable(), SignerFactory(NODE.secret_hex))
+    with pytest.raises(RuntimeError, match="cannot be built here"):
+        HostedIO(config, collected.put)
+    io = _hosted_or_local(config, collected.put)  # what the adapter does
+    try:
+        assert isinstance(io, LocalIO) and _pool_threads() == threads_before + 1
+        io.publish([(rendered(make_event(kind=1, content="from here")), "here")])
+        assert wait_until(lambda: collected.outcome_for("here")).accepted
+    finally:
+        io.stop()
+    assert relay_host_pids(os.getpid()) == []
