@@ -25,6 +25,7 @@ from adapters.nostr.relay_pool import PoolSettings, PublishOutcome, Subscription
 from adapters.nostr.unsigned import SignerFactory, UnsignedReply
 from tests.conftest import wait_until
 from tests.fixtures.processes import check_worker_pids, gone, relay_host_pids
+from tests.fixtures.ws_server import ThreadedServer
 
 NODE = generate_keypair()
 PRECHECK = IntakePrecheck(NODE.secret_hex, "nip44", 0)
@@ -97,20 +98,16 @@ def _cross_the_child(io: HostedIO, collected: Collected, url: str, make_event) -
 @pytest.fixture
 def silent_relay() -> Iterator[str]:
     """A websocket server that reads everything and answers nothing."""
-    from websockets.sync.server import serve
 
     def swallow(connection) -> None:
         for _ in connection:
             pass
 
-    server = serve(swallow, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = ThreadedServer(swallow)
     try:
-        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        yield server.url
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.close()
 
 
 def test_a_dead_child_hands_over_to_this_process(silent_relay, make_event) -> None:

@@ -21,6 +21,7 @@ from adapters.nostr.relay_pool import (
     backoff_delay,
 )
 from tests.conftest import wait_until
+from tests.fixtures.ws_server import ThreadedServer
 
 FAST = PoolSettings(publish_timeout=3.0, backoff_initial=0.05, backoff_cap=0.5, connect_timeout=2.0)
 
@@ -274,14 +275,10 @@ class ScriptedRelay:
     """A websocket server on 127.0.0.1 that answers each client message with `script(message)`."""
 
     def __init__(self, script) -> None:
-        from websockets.sync.server import serve
-
         self.received: list[list] = []
         self._script = script
-        self._server = serve(self._handle, "127.0.0.1", 0)
-        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = ThreadedServer(self._handle)
+        self.url = self._server.url
 
     def _handle(self, ws) -> None:
         for text in ws:
@@ -291,8 +288,7 @@ class ScriptedRelay:
                 ws.send(answer if isinstance(answer, str) else json.dumps(answer))
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
+        self._server.close()
 
 
 @pytest.fixture

@@ -14,35 +14,22 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from adapters.nostr import ws_client
 from adapters.nostr.ws_frames import client_text_frames
+from tests.fixtures.ws_server import ThreadedServer
 
 TIMEOUT = 10.0
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
 
-class Peer:
-    """A websocket server in a thread that runs `handler(connection)` for each client."""
-
-    def __init__(self, handler: Callable[[ServerConnection], None], **options: Any) -> None:
-        self.server: Server = serve(handler, "127.0.0.1", 0, **options)
-        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self._thread.join(5)
-
-
 @pytest.fixture
-def peer() -> Iterator[Callable[..., Peer]]:
-    made: list[Peer] = []
+def peer() -> Iterator[Callable[..., ThreadedServer]]:
+    made: list[ThreadedServer] = []
 
-    def make(handler: Callable[[ServerConnection], None], **options: Any) -> Peer:
-        made.append(Peer(handler, **options))
+    def make(handler: Callable[[ServerConnection], None], **options: Any) -> ThreadedServer:
+        made.append(ThreadedServer(handler, **options))
         return made[-1]
 
     yield make
@@ -50,16 +37,29 @@ def peer() -> Iterator[Callable[..., Peer]]:
         server.close()
 
 
+class Delivered(list[str]):
+    """What the socket delivered; `arrived` is set on every delivery (on the loop's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+
+    def extend(self, texts: Any) -> None:
+        super().extend(texts)
+        self.arrived.set()
+
+    async def count(self, wanted: int) -> None:
+        """Return once `wanted` messages arrived; TimeoutError after TIMEOUT."""
+        async with asyncio.timeout(TIMEOUT):
+            while len(self) < wanted:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
 async def _open(url: str, received: list[str], **overrides: Any) -> ws_client.RelaySocket:
     options = {"timeout": TIMEOUT, "max_size": 1 << 20, "ping_interval": 20.0,
                "close_timeout": 1.0} | overrides
     return await ws_client.connect(url, received.extend, **options)
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 def test_batched_frames_go_out_and_answers_come_back_in_order(peer) -> None:
@@ -70,12 +70,12 @@ def test_batched_frames_go_out_and_answers_come_back_in_order(peer) -> None:
     server = peer(echo)
 
     async def scenario() -> list[str]:
-        received: list[str] = []
+        received = Delivered()
         relay = await _open(server.url, received)
         texts = [f"m{n}" for n in range(50)]
         assert relay.write(client_text_frames(texts))
         assert relay.send_text("last")
-        await _until(lambda: len(received) == 51)
+        await received.count(51)
         relay.close()
         assert await asyncio.wait_for(relay.closed, TIMEOUT) == "connection closed (1000)"
         assert not relay.send_text("after close")
@@ -93,9 +93,9 @@ def test_a_fragmented_message_arrives_whole(peer) -> None:
     server = peer(fragments)
 
     async def scenario() -> list[str]:
-        received: list[str] = []
+        received = Delivered()
         relay = await _open(server.url, received)
-        await _until(lambda: len(received) == 2)
+        await received.count(2)
         relay.abort()
         return received
 
