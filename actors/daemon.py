@@ -31,6 +31,7 @@ from adapters.nostr.adapter_messages import (
 )
 from adapters.nostr.unsigned import SignerFactory
 from storage import repository
+from storage.checkpointer import checkpointer_for
 
 from .clock import ClockActor
 from .directory import OrderDirectoryActor
@@ -81,9 +82,12 @@ class Daemon:
         self.peers = Peers()
         self.network = "regtest"
         self.lightning_status: ln.LightningStatus | None = None
+        self.checkpointer = checkpointer_for(settings.database.url)
 
     # ------------------------------------------------------------ start / stop
     def start(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         if self.system is None:
             actors = dataclasses.replace(self.settings.actors, base=self.base)
             if self.base == "multiprocTCPBase":
@@ -203,6 +207,7 @@ class Daemon:
         Used before a restart: the directory's global name is free again only
         once the old directory is gone.
         """
+        self._stop_checkpointer()
         if self.system is None:
             return
         for address in self.top_level().values():
@@ -226,6 +231,7 @@ class Daemon:
         return isinstance(self.system.ask(self.peers.nostr, StopNostr(), timeout), NostrStopped)
 
     def stop(self) -> None:
+        self._stop_checkpointer()
         if self.system is None:
             return
         # Inputs first (no new requests, no LND events), then let the order actors finish,
@@ -244,6 +250,12 @@ class Daemon:
         if self._own_system:
             self.system.shutdown()
             self.system = None
+
+    def _stop_checkpointer(self) -> None:
+        """What actors commit after its last checkpoint, the next start's checkpointer (or a
+        connection's backstop, `storage.database.BACKSTOP_PAGES`) copies: nothing waits on it."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
     # ------------------------------------------------------------ status
     def health(self) -> Health:

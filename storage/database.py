@@ -24,6 +24,10 @@ from storage.url import PostgresLocation, SqliteLocation, parse_database_url
 
 # How long a SQLite writer waits for another process's lock before failing.
 BUSY_TIMEOUT_MS = 5000
+# A connection's COMMIT checkpoints the WAL itself only past this many pages (~40 MB; SQLite's
+# default is 1,000): the running daemon's `storage.checkpointer` copies it back long before,
+# off the writers' threads. This is the backstop for when none runs.
+BACKSTOP_PAGES = 10_000
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -121,6 +125,7 @@ def connect_database(url: str) -> peewee.Database:
                 "busy_timeout": BUSY_TIMEOUT_MS,
                 "foreign_keys": 1,
                 "synchronous": "normal",
+                "wal_autocheckpoint": BACKSTOP_PAGES,
             },
             lock_type="IMMEDIATE",
         )
