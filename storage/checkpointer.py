@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -27,6 +28,24 @@ log = logging.getLogger(__name__)
 
 # often enough that the log stays a few MB at the benchmark's write rate (~5,000 pages a second)
 DEFAULT_INTERVAL = 0.1
+
+
+# Checkpointers with an open connection, and the connections a forked child inherited: never used,
+# never closed (closed in a child, SQLite could take it for the file's last connection and
+# checkpoint or delete the log under the parent), only kept from the GC.
+_connected: weakref.WeakSet[WalCheckpointer] = weakref.WeakSet()
+_inherited_connections: list[sqlite3.Connection] = []
+
+
+def _forget_in_child() -> None:
+    for checkpointer in list(_connected):
+        connection, checkpointer._connection = checkpointer._connection, None
+        if connection is not None:
+            _inherited_connections.append(connection)
+        checkpointer._thread = None  # its thread stayed in the parent
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class CheckpointResult(NamedTuple):
@@ -81,6 +100,7 @@ class WalCheckpointer:
                 uri = f"file:{quote(absolute)}?mode=rw"
                 self._connection = sqlite3.connect(
                     uri, uri=True, isolation_level=None, check_same_thread=False)
+                _connected.add(self)
             row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:
             if not self._failing:

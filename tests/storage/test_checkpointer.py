@@ -4,6 +4,7 @@ without holding anyone up."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -108,6 +109,24 @@ def test_a_path_with_a_leading_double_slash_is_the_same_file(tmp_path: Path) -> 
     assert result is not None and result.checkpointed_pages == result.log_pages > 0
     checkpointer.stop()
     database.close()
+
+
+def test_a_forked_child_neither_uses_nor_closes_the_parents_connection(daemon_db) -> None:
+    database, path = daemon_db
+    _write_pages(database, 10)
+    checkpointer = WalCheckpointer(str(path), interval=0.01)
+    checkpointer.start()
+    wait_until(lambda: checkpointer.last, what="a first checkpoint")
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of the parent's checkpointer is left to run or close
+        os._exit(0 if checkpointer._connection is None and not checkpointer.running else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert checkpointer.running
+    _write_pages(database, 10)
+    result = checkpointer.checkpoint()
+    assert result is not None and result.checkpointed_pages == result.log_pages > 0
+    checkpointer.stop()
 
 
 def test_start_twice_runs_one_thread(tmp_path: Path) -> None:
