@@ -13,8 +13,11 @@ one (`done_at`). Two ways in:
   replies. The same relay's own rate without the daemon (publish to it, one subscriber reading
   them back) and every process's CPU during the run show which side is the bottleneck.
 
-The figure is divided by benchmark (1)'s crypto limit measured in the same run. Every run checks
-that each request's sender got its expected first reply (`new-order`, `add-invoice`, `canceled`).
+The figure is divided by benchmark (1)'s crypto limit, measured in a fresh interpreter right
+before and right after the timed window of the same case (their mean; both are reported): this
+machine's speed drifts by a third within a minute, and a limit measured once at the run's start
+compared the two figures at moments up to a minute apart. Every run checks that each request's
+sender got its expected first reply (`new-order`, `add-invoice`, `canceled`).
 
 It must not assert on speed or reach into the daemon beyond reading its database.
 """
@@ -23,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from adapters.nostr.adapter_messages import InjectRelayMessages
@@ -238,9 +244,29 @@ def measure_relay_only(relay_url: str, requests: list[mr.Request], kind: int,
             "events_per_s": round(len(requests) / elapsed, 1), "cpu": meter.by_label()}
 
 
+REPO = Path(__file__).resolve().parents[1]
+LimitProbe = Callable[[], dict[str, float]]
+
+
+def crypto_limit_now(transport: Transport, requests: int, runs: int) -> dict[str, float]:
+    """Benchmark (1) for `transport` now, in an interpreter of its own (nothing of the daemon's
+    in it): its cold-cache ceilings in requests/s, by clock ("wall", "cpu")."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.crypto_limit", "--requests", str(requests),
+         "--runs", str(runs), "--warmup", "1", "--transport", transport.value,
+         "--no-primitives", "--json"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    return {clock: crypto_limit.ceiling_requests_per_s(report, transport.value, "cold", clock)
+            for clock in ("wall", "cpu")}
+
+
 def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int,
-             cap: int, window: int = 50, in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, Any]:
-    """One daemon, one way in: setup orders, then the timed mix; the case's report."""
+             cap: int, window: int = 50, in_flight: int = DEFAULT_IN_FLIGHT,
+             limit_probe: LimitProbe | None = None) -> dict[str, Any]:
+    """One daemon, one way in: setup orders, then the timed mix; the case's report. With a
+    `limit_probe`, the crypto limit is measured right before and right after the timed window
+    (`crypto_limits`: the two readings)."""
     with harness.Workbench() as bench:
         nodes = bench.lnsim(2)
         relay = bench.relay() if path == "relay" else None
@@ -280,9 +306,12 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             since = mr.outbox_high_water()
             meter = harness.CpuMeter(lambda: {**_self_label(bench), **bench.labelled_pids()},
                                      interval=0.5)
+            limits = [limit_probe()] if limit_probe is not None else []
             meter.start()
             waited = _deliver_windowed(deliver, requests, since, window, timeout, gate, in_flight)
             meter.stop()
+            if limit_probe is not None:
+                limits.append(limit_probe())
             missing = mr.unanswered(requests, mr.replies_since(since))
         finally:
             gate.close()
@@ -305,6 +334,7 @@ def run_case(transport: Transport, path: str, base: str, count: int, lead_s: int
             "wall_s": round(meter.wall_s, 3),
             "live_order_actor_cap": cap,
             "window": window,
+            "crypto_limits": limits,
         })
         report["bottleneck"] = bottleneck(report["cpu"])
         report["cpu_ms_per_request"] = cpu_ms_per_request(report["cpu"], count)
@@ -341,17 +371,20 @@ def measure(count: int = DEFAULT_REQUESTS, transports: Sequence[Transport] = (Tr
             crypto_runs: int = 3, window: int = 50,
             in_flight: int = DEFAULT_IN_FLIGHT) -> dict[str, Any]:
     machine = common.describe_machine(("coincurve", "cryptography", "thespian", "peewee"))
-    limit = crypto_limit.measure(requests=crypto_requests, transports=transports,
-                                 runs=crypto_runs, warmup=1, with_primitives=False)
     cases = []
     for transport in transports:
-        ceiling = crypto_limit.ceiling_requests_per_s(limit, transport.value, "cold", "wall")
-        ceiling_cpu = crypto_limit.ceiling_requests_per_s(limit, transport.value, "cold", "cpu")
+        probe = partial(crypto_limit_now, transport, crypto_requests, crypto_runs)
         for base in bases:
             for path in paths:
-                case = run_case(transport, path, base, count, lead_s, cap, window, in_flight)
+                case = run_case(transport, path, base, count, lead_s, cap, window, in_flight,
+                                limit_probe=probe)
+                limits = case.pop("crypto_limits")
+                ceiling = sum(limit["wall"] for limit in limits) / len(limits)
                 case["crypto_limit_per_s"] = round(ceiling, 1)
-                case["crypto_limit_cpu_per_s"] = round(ceiling_cpu, 1)
+                case["crypto_limit_before_after_per_s"] = [round(limit["wall"], 1)
+                                                           for limit in limits]
+                case["crypto_limit_cpu_per_s"] = round(
+                    sum(limit["cpu"] for limit in limits) / len(limits), 1)
                 case["ratio_to_crypto_limit"] = round(case["requests_per_s"] / ceiling, 4)
                 cases.append(case)
     return {
@@ -376,7 +409,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"{case['transport']} {case['path']} {case['base'].replace('multiproc', '')}",
             f"{case['requests_per_s']:,.1f}",
             f"{case['committed_requests_per_s'] or float('nan'):,.1f}",
-            f"{case['crypto_limit_per_s']:,.0f}",
+            "{:,.0f} ({:,.0f} / {:,.0f})".format(case["crypto_limit_per_s"],
+                                                 *case["crypto_limit_before_after_per_s"]),
             f"{100 * case['ratio_to_crypto_limit']:.1f} %",
             f"{case['replies_published']}/{case['expected_replies']}",
             str(case["unanswered"]),
@@ -384,7 +418,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{case['bottleneck']['process']} {100 * case['bottleneck']['core_share']:.0f} %",
         ])
     lines.append(common.format_table(
-        ["case", "req/s", "req/s committed", "crypto limit", "ratio", "replies", "unanswered",
+        ["case", "req/s", "req/s committed", "crypto limit (before / after)", "ratio", "replies", "unanswered",
          "daemon CPU ms/req", "busiest process (core)"], rows))
     for case in report["cases"]:
         lines += ["", f"CPU during {case['transport']} {case['path']} {case['base']} "
