@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from adapters.nostr.ws_frames import header, masked
+from adapters.nostr.ws_frames import apply_mask, header
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
@@ -120,7 +120,7 @@ class SinkConnection(asyncio.Protocol):
             payload = bytes(buffer[start:start + size])
             offset = start + size
             if key:
-                payload = masked(key, payload)
+                payload = apply_mask(payload, key)
             reply = self._on_frame(first & 0x80 != 0, first & 0x0F, payload)
             if reply is not None:
                 replies.append(reply)

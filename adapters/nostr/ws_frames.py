@@ -12,17 +12,13 @@ import os
 import struct
 from collections.abc import Collection
 
+try:  # websockets' C version (its wheels ship it): 0.2 µs a 2.5 KB frame against 6 µs in Python
+    from websockets.speedups import apply_mask
+except ImportError:  # the same function in Python
+    from websockets.utils import apply_mask
+
 _FIN_TEXT = 0x81  # final fragment, opcode 1 (text)
 _MASKED = 0x80  # every client-to-server frame is masked (section 5.3)
-
-
-def masked(key: bytes, data: bytes) -> bytes:
-    """`data` XOR the 4-byte `key` repeated: masks and unmasks alike (one big-integer XOR instead
-    of a loop per byte)."""
-    size = len(data)
-    repeated = (key * (size // 4 + 1))[:size]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
-        size, "little")
 
 
 def header(first: int, size: int, mask: int = 0) -> bytes:
@@ -44,5 +40,5 @@ def client_text_frames(texts: Collection[str]) -> bytes:
         parts.append(header(_FIN_TEXT, len(data), _MASKED))
         key = keys[4 * index:4 * index + 4]
         parts.append(key)
-        parts.append(masked(key, data))
+        parts.append(apply_mask(data, key))
     return b"".join(parts)
