@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -273,7 +273,10 @@ class HostedIO:
             return item
         with self._lock:
             token = self._pending.pop(item.token, None)
-        return replace(item, token=token)
+        # built directly: `dataclasses.replace` costs three times as much, on a thread that
+        # competes with the actors' for the interpreter lock (~2.3 outcomes per request)
+        return PublishOutcome(item.event_id, token, item.accepted_by, item.rejected,
+                              item.timed_out)
 
     def _taken_over(self) -> None:
         """The child died: report its unanswered publications rejected, serve from here."""
