@@ -252,8 +252,8 @@ class Daemon:
             self.system = None
 
     def _stop_checkpointer(self) -> None:
-        """What actors commit after its last checkpoint, the next start's checkpointer (or a
-        connection's backstop, `storage.database.BACKSTOP_PAGES`) copies: nothing waits on it."""
+        """Nothing waits on it: what is committed after its last checkpoint, the next start's
+        checkpointer copies (or a connection's backstop, `storage.database.BACKSTOP_PAGES`)."""
         if self.checkpointer is not None:
             self.checkpointer.stop()
 

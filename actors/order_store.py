@@ -235,14 +235,19 @@ def _columns(model: Any, cls: type) -> _Columns:
         fields = model._meta.fields
         names = tuple([f.name for f in dataclasses.fields(cls)
                        if f.name in fields and f.name != "id"] + ["id"])
-        getter = attrgetter(*names)  # a tuple for two names or more; a record has many
         assert len(names) > 1, f"{cls.__name__} has no column besides its id"
         columns = _COLUMNS[key] = _Columns(
-            names, getter,
-            tuple(frozenset((type(None), *_WRITTEN_AS_IS.get(type(fields[n]), ())))
-                  if type(fields[n]) in _WRITTEN_AS_IS else frozenset() for n in names),
+            names,
+            attrgetter(*names),  # a tuple, for two names or more
+            tuple(_as_is(fields[n]) for n in names),
             tuple(partial(_db_value, fields[n]) for n in names))
     return columns
+
+
+def _as_is(field: Any) -> frozenset[type]:
+    """The value types `field` stores unchanged; none for a field class not in the table."""
+    native = _WRITTEN_AS_IS.get(type(field))
+    return frozenset((type(None), *native)) if native else frozenset()
 
 
 def _db_value(field: Any, value: Any) -> Any:

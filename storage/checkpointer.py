@@ -96,9 +96,9 @@ class WalCheckpointer:
         """One PASSIVE checkpoint now; None when it failed (logged)."""
         try:
             if self._connection is None:
-                # read-write, never create: a wrong path must not leave an empty database behind;
+                # a URI with mode=rw: a wrong path must not leave an empty database behind (one
+                # leading "/": "//" would start the URI's authority, and POSIX keeps a "//");
                 # autocommit, and no lock waits (PASSIVE does not use the busy handler)
-                # (a URI: "//" would start an authority, and POSIX keeps a leading "//")
                 absolute = "/" + os.path.abspath(self.path).lstrip("/")
                 uri = f"file:{quote(absolute)}?mode=rw"
                 self._connection = sqlite3.connect(
