@@ -245,6 +245,9 @@ def measure_relay_only(relay_url: str, requests: list[mr.Request], kind: int,
 
 
 REPO = Path(__file__).resolve().parents[1]
+# the crypto limit's readings before and after a case differing by more than this share: the
+# report says the machine's speed changed during the case (seen: up to 51 %)
+UNSTEADY = 0.2
 LimitProbe = Callable[[], dict[str, float]]
 
 
@@ -420,6 +423,12 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(common.format_table(
         ["case", "req/s", "req/s committed", "crypto limit (before / after)", "ratio", "replies", "unanswered",
          "daemon CPU ms/req", "busiest process (core)"], rows))
+    for case in report["cases"]:
+        before, after = case["crypto_limit_before_after_per_s"]
+        if abs(before - after) > UNSTEADY * min(before, after):
+            lines.append(f"note: the crypto limit moved {100 * abs(before - after) / min(before, after):.0f} % "
+                         f"during {case['transport']} {case['path']}: the machine's speed changed "
+                         "within the case; its ratio is a poor figure, compare several runs")
     for case in report["cases"]:
         lines += ["", f"CPU during {case['transport']} {case['path']} {case['base']} "
                       f"({case['wall_s']} s):"]

@@ -222,3 +222,27 @@ def test_common_summaries_and_tables(common: ModuleType) -> None:
     ]
     assert common.describe_machine().line().startswith("machine: ")
     assert json.dumps(common.describe_machine().as_dict())
+
+
+@pytest.mark.parametrize(("before", "after", "noted"), [
+    (2006.0, 3031.0, True),  # seen on this machine: the speed changed within the case
+    (2900.0, 3000.0, False),
+])
+def test_intake_report_says_when_the_crypto_limit_moved_during_a_case(
+        before: float, after: float, noted: bool) -> None:
+    intake = _import("bench.intake_throughput")
+    case = {
+        "transport": "nip44", "path": "inject", "base": "simpleSystemBase",
+        "requests_per_s": 1000.0, "committed_requests_per_s": 1100.0,
+        "crypto_limit_per_s": (before + after) / 2,
+        "crypto_limit_before_after_per_s": [before, after], "ratio_to_crypto_limit": 0.4,
+        "replies_published": 8, "expected_replies": 8, "unanswered": 0,
+        "cpu_ms_per_request": {"daemon": 1.0}, "bottleneck": {"process": "daemon", "core_share": 0.5},
+        "cpu": {}, "wall_s": 1.0, "requests": 6,
+    }
+    text = intake.format_report({"machine_line": "machine: test", "params": {"requests": 6},
+                                 "cases": [case]})
+    notes = [line for line in text.splitlines() if line.startswith("note: the crypto limit moved")]
+    assert bool(notes) == noted
+    if noted:
+        assert "51 %" in notes[0] and "nip44 inject" in notes[0]
