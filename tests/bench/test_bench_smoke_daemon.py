@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,17 @@ from bench import harness, intake_throughput, many_orders, take_storm  # noqa: E
 pytestmark = pytest.mark.multiproc
 
 
-def _no_process_left() -> None:
-    left = [pid for pid in harness.descendants(os.getpid()) if not harness._zombie(pid)]
-    assert left == []
+def _live_children() -> set[int]:
+    return {pid for pid in harness.descendants(os.getpid()) if not harness._zombie(pid)}
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Every process the benchmark started is gone when it returns. Processes that were already
+    there (a session-wide relay or PostgreSQL server of other tests) are not its to end."""
+    before = _live_children()
+    yield
+    assert _live_children() - before == set()
 
 
 # the process that runs the Nostr adapter (and so the intake) on each base
@@ -60,7 +69,6 @@ def test_intake_throughput_answers_every_injected_request(base: str) -> None:
     assert case["bottleneck"]["process"] in case["cpu"]
     label = base.replace("multiproc", "")
     assert f"nip44 inject {label}" in intake_throughput.format_report(report)
-    _no_process_left()
 
 
 def test_take_storm_has_one_winner_and_refunds_the_rest() -> None:
@@ -74,7 +82,6 @@ def test_take_storm_has_one_winner_and_refunds_the_rest() -> None:
     assert run["accepted_to_winner_next_ms"] is not None
     assert run["accepted_to_last_cancel_ms"] is not None
     assert "N=3 #1" in take_storm.format_report(report)
-    _no_process_left()
 
 
 def test_many_orders_respects_the_cap_and_answers_every_take() -> None:
@@ -92,4 +99,3 @@ def test_many_orders_respects_the_cap_and_answers_every_take() -> None:
     assert result["cold_take_ms"]["p50"] <= result["cold_take_ms"]["p99"]
     assert result["isolated_activation_ms"]["count"] == 2
     assert "30 TCPBase" in many_orders.format_report(report)
-    _no_process_left()
