@@ -24,6 +24,8 @@ import weakref
 from typing import NamedTuple
 from urllib.parse import quote
 
+from storage.url import SqliteLocation, parse_database_url
+
 log = logging.getLogger(__name__)
 
 # A checkpoint writes each page the log holds once, however often it changed since the last one:
@@ -134,8 +136,6 @@ class WalCheckpointer:
 
 def checkpointer_for(url: str, interval: float = DEFAULT_INTERVAL) -> WalCheckpointer | None:
     """The checkpointer of a SQLite database file; None for PostgreSQL and in-memory SQLite."""
-    from storage.url import SqliteLocation, parse_database_url
-
     location = parse_database_url(url)
     if not isinstance(location, SqliteLocation) or location.path == ":memory:":
         return None
